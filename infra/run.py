@@ -1,0 +1,118 @@
+"""``make run``: check the broker, migrate, load the demo, start all services, print the URLs.
+
+One process per service (``nameko run``), so any one can be killed and restarted on its own.
+Ctrl-C stops them all.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from kombu import Connection
+
+from services.common import config
+
+SERVICES = ("complaints", "dispatch", "notify", "ranking", "gateway")
+
+
+def broker_reachable(uri: str) -> bool:
+    try:
+        with Connection(uri, connect_timeout=3) as conn:
+            conn.ensure_connection(max_retries=1)
+        return True
+    except Exception:
+        return False
+
+
+def main() -> int:
+    uri = config.amqp_uri()
+    if not broker_reachable(uri):
+        safe = uri.split("@")[-1]
+        print(f"envgrid: no RabbitMQ answers at {safe}. Start one with "
+              f"'rabbitmq-server -detached' (or 'docker compose up -d rabbitmq'), or set AMQP_URI.")
+        return 1
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    subprocess.run([sys.executable, "-m", "infra.migrate"], check=True, env=env)
+    tokens_file = config.data_dir() / "demo-tokens.json"
+    if not tokens_file.exists():
+        subprocess.run([sys.executable, "-m", "infra.seed"], check=True, env=env)
+    logs = config.data_dir() / "logs"
+    logs.mkdir(exist_ok=True)
+    procs = {}
+    for name in SERVICES:
+        log = open(logs / f"{name}.log", "ab")
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-m", "nameko", "run", "--config", "infra/nameko.yaml",
+             f"services.{name}.service"], cwd=config.ROOT, env=env, stdout=log,
+            stderr=subprocess.STDOUT)
+    address = env.get("WEB_SERVER_ADDRESS", "127.0.0.1:8000")
+    base = f"http://{address}"
+    if not _wait_healthy(base, procs):
+        print(f"envgrid: services did not become healthy; see {logs}/")
+        _stop(procs)
+        return 1
+    tokens = json.loads(tokens_file.read_text())
+    print(f"""
+envgrid is running (logs in {logs}/, data in {config.data_dir()}/)
+  public complaint form   {base}/
+  follow a case           {base}/track
+  dispatcher console      {base}/console
+  grid worker (phone)     {base}/worker
+  public dashboard        {base}/dashboard
+  API (OpenAPI)           {base}/api/v1/openapi.json
+  Open311 GeoReport v2    {base}/open311/v2/discovery.json
+  health                  {base}/healthz
+demo tokens ({len(tokens)} accounts) in {tokens_file}, e.g.
+  admin                   {tokens['admin']}
+  intake-360323           {tokens['intake-360323']}
+  dispatcher-360323       {tokens['dispatcher-360323']}
+  supervisor-360323       {tokens['supervisor-360323']}
+Ctrl-C stops everything.""")
+    signal.signal(signal.SIGTERM, lambda *_: (_stop(procs), sys.exit(0)))
+    try:
+        while all(p.poll() is None for p in procs.values()):
+            time.sleep(1)
+        dead = [n for n, p in procs.items() if p.poll() is not None]
+        print(f"envgrid: {', '.join(dead)} stopped; see {logs}/")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        _stop(procs)
+
+
+def _wait_healthy(base: str, procs: dict, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs.values()):
+            return False
+        try:
+            if requests.get(base + "/healthz", timeout=5).status_code == 200:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def _stop(procs: dict) -> None:
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs.values():
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+if __name__ == "__main__":
+    os.chdir(Path(__file__).resolve().parents[1])
+    sys.exit(main())

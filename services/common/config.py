@@ -1,0 +1,79 @@
+"""Runtime settings from the environment and business policy from ``infra/config/policy.yaml``.
+
+Secrets (broker and database URLs with passwords, token pepper) come only from the environment.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import os
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("complaints", "dispatch", "notify", "ranking", "gateway")
+
+
+def data_dir() -> Path:
+    path = Path(os.environ.get("ENVGRID_DATA", ROOT / "data"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def amqp_uri() -> str:
+    return os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+def database_url(service: str) -> str:
+    """``<SERVICE>_DATABASE_URL``, else ``DATABASE_URL_TEMPLATE`` with ``{service}``, else SQLite."""
+    explicit = os.environ.get(f"{service.upper()}_DATABASE_URL")
+    if explicit:
+        return explicit
+    template = os.environ.get("DATABASE_URL_TEMPLATE")
+    if template:
+        return template.format(service=service)
+    return f"sqlite:///{data_dir() / (service + '.db')}"
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+class Policy:
+    """The business rules, with per-region overrides resolved by prefix (county → city → province)."""
+
+    def __init__(self, data: dict):
+        self.data = data
+
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None) -> "Policy":
+        path = path or os.environ.get("ENVGRID_POLICY", ROOT / "infra" / "config" / "policy.yaml")
+        return cls(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
+
+    def for_region(self, region_code: str | None) -> dict:
+        """The policy as it applies in ``region_code``: province, then city, then county overrides."""
+        merged = {k: v for k, v in self.data.items() if k != "regions"}
+        if not region_code:
+            return merged
+        overrides = self.data.get("regions") or {}
+        code = region_code[:6]
+        for candidate in (code[:2] + "0000", code[:4] + "00", code):
+            if candidate in overrides:
+                merged = _deep_merge(merged, overrides[candidate] or {})
+        return merged
+
+    @property
+    def categories(self) -> dict:
+        return self.data["categories"]
+
+
+@functools.lru_cache(maxsize=1)
+def policy() -> Policy:
+    return Policy.load()

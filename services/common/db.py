@@ -1,0 +1,72 @@
+"""Database plumbing shared by every service: engines, the outbox and the inbox tables.
+
+Each service owns one database (PostgreSQL in tests and production, one SQLite file per service
+for a first run). Every service database holds, beside its domain tables:
+
+* ``outbox``            events written in the same transaction as the change they describe,
+                        published afterwards by the relay (transactional outbox);
+* ``processed_message`` the ids of events already handled by each consumer (idempotent inbox).
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (JSON, BigInteger, DateTime, Integer, String, Text, create_engine, event,
+                        func)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class MessagingBase(DeclarativeBase):
+    """Metadata of the outbox and inbox tables present in every service database."""
+
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class OutboxMessage(MessagingBase):
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    source: Mapped[str] = mapped_column(String(32))
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ProcessedMessage(MessagingBase):
+    __tablename__ = "processed_message"
+
+    message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    consumer: Mapped[str] = mapped_column(String(128), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True),
+                                                   server_default=func.now())
+
+
+def make_engine(url: str, **kwargs):
+    """An engine with sane defaults: WAL and a busy timeout for SQLite, pre-ping for PostgreSQL."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+                               **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_recycle", 1800)
+    return create_engine(url, **kwargs)
+
+
+def is_postgres(engine) -> bool:
+    return engine.dialect.name == "postgresql"

@@ -1,0 +1,137 @@
+"""Event consumption that neither loses nor repeats work.
+
+``@on_event(source, event_type)`` declares a handler that
+
+* consumes from a durable queue (quorum when ``EVENT_QUEUE_ARGUMENTS`` says so);
+* runs inside a unit of work that first claims the event id for this consumer, so a redelivered
+  event changes nothing twice (idempotent inbox, committed with the handler's own writes);
+* on a transient failure (database or broker away) puts the message back after a pause;
+* on any other failure (a poison message) moves it to the dead-letter queue
+  ``envgrid.dead-letter`` with the error in its headers, then acks it: visible, replayable
+  (``python -m infra.dlq``), and not looping.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import socket
+import traceback
+from datetime import datetime, timezone
+
+import eventlet
+from kombu import Exchange, Queue
+from nameko.amqp.publish import Publisher
+from nameko.events import EventHandler
+from nameko.timer import Timer
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from services.common.unit_of_work import AlreadyProcessed
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_QUEUE = "envgrid.dead-letter"
+
+
+def dead_letter_queue() -> Queue:
+    return Queue(DEAD_LETTER_QUEUE, exchange=Exchange(""), routing_key=DEAD_LETTER_QUEUE,
+                 durable=True)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Failures that go away by themselves: retry them instead of dead-lettering."""
+    if isinstance(exc, OperationalError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, (ConnectionError, socket.error, TimeoutError, eventlet.Timeout))
+
+
+class ReliableEventHandler(EventHandler):
+    retry_pause = 1.0
+
+    def setup(self):
+        super().setup()
+        arguments = self.container.config.get("EVENT_QUEUE_ARGUMENTS") or {}
+        if arguments:
+            self.queue.queue_arguments = dict(arguments)
+        self.retry_pause = float(self.container.config.get("EVENT_RETRY_PAUSE", 1.0))
+        self._dlq_publisher = Publisher(self.container.config["AMQP_URI"], use_confirms=True,
+                                        declare=[dead_letter_queue()])
+
+    def handle_message_processed(self, message, result=None, exc_info=None):
+        if exc_info is None:
+            return self.queue_consumer.ack_message(message)
+        exc = exc_info[1]
+        if is_transient(exc):
+            log.warning("transient failure in %s, requeueing: %s", self.method_name, exc)
+            eventlet.sleep(self.retry_pause)
+            return self.queue_consumer.requeue_message(message)
+        try:
+            self._dead_letter(message, exc_info)
+        except Exception:  # cannot park it safely: keep it in its queue rather than lose it
+            log.exception("dead-lettering failed; requeueing")
+            eventlet.sleep(self.retry_pause)
+            return self.queue_consumer.requeue_message(message)
+        self.queue_consumer.ack_message(message)
+
+    def _dead_letter(self, message, exc_info):
+        error = "".join(traceback.format_exception_only(exc_info[0], exc_info[1])).strip()
+        headers = {
+            "x-envgrid-error": error[:2000],
+            "x-envgrid-consumer": f"{self.container.service_name}.{self.method_name}",
+            "x-envgrid-exchange": message.delivery_info.get("exchange", ""),
+            "x-envgrid-routing-key": message.delivery_info.get("routing_key", ""),
+            "x-envgrid-queue": self.queue.name,
+            "x-envgrid-failed-at": datetime.now(timezone.utc).isoformat(),
+        }
+        log.error("poison message moved to %s: %s", DEAD_LETTER_QUEUE, headers)
+        self._dlq_publisher.publish(message.body, exchange="", routing_key=DEAD_LETTER_QUEUE,
+                                    headers=headers, serializer=None,
+                                    content_type=message.content_type,
+                                    content_encoding=message.content_encoding)
+
+
+def on_event(source: str, event_type: str):
+    """Declare an idempotent handler ``fn(self, uow, payload)`` for ``source``'s ``event_type``.
+
+    The service must have its ``Database`` dependency as ``self.db``.
+    """
+
+    def decorator(fn):
+        consumer = fn.__qualname__
+
+        @functools.wraps(fn)
+        def handler(self, payload):
+            try:
+                with self.db.unit_of_work(actor=payload.get("actor")) as uow:
+                    uow.claim(payload["event_id"], consumer)
+                    result = fn(self, uow, payload)
+                    uow.commit()
+                    return result
+            except AlreadyProcessed:
+                log.debug("%s already handled %s", consumer, payload.get("event_id"))
+                return None
+
+        # nameko checks entrypoint signatures against the wrapper, not the wrapped function.
+        del handler.__wrapped__
+        return ReliableEventHandler.decorator(source, event_type)(handler)
+
+    return decorator
+
+
+class ConfiguredTimer(Timer):
+    """A timer whose interval comes from config (``key``), so tests and deployments can tune
+    how often a sweep runs without touching code."""
+
+    def __init__(self, key: str, default: float, **kwargs):
+        self.key = key
+        self.default = default
+        super().__init__(interval=default, **kwargs)
+
+    def setup(self):
+        self.interval = float(self.container.config.get(self.key, self.default))
+        super().setup()
+
+
+def every(key: str, default: float):
+    return ConfiguredTimer.decorator(key, default)

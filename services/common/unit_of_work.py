@@ -1,0 +1,192 @@
+"""Unit of work and transactional outbox.
+
+A handler does all its writes, and records the events they cause, in one database transaction:
+
+    with self.db.unit_of_work(actor) as uow:
+        case = uow.session.get(Case, no)
+        ...
+        uow.emit(events.CASE_ACCEPTED, {...})
+        uow.commit()
+
+``emit`` only inserts an ``outbox`` row; nothing reaches the broker unless the commit succeeds.
+The relay (a green thread of the ``Database`` dependency) then publishes pending rows with
+publisher confirms and marks them published. A crash between publish and mark re-publishes the
+row later: consumers are idempotent by ``event_id``, so at-least-once publishing plus idempotent
+consumers gives effectively-once handling.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta, timezone
+
+import eventlet
+from eventlet.event import Event
+from nameko.amqp.publish import Publisher, UndeliverableMessage
+from nameko.extensions import DependencyProvider
+from nameko.standalone.events import get_event_exchange
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.common import config, events
+from services.common.clock import clock_from_spec
+from services.common.db import OutboxMessage, ProcessedMessage, is_postgres, make_engine
+
+log = logging.getLogger(__name__)
+
+
+class AlreadyProcessed(Exception):
+    """This consumer has handled this message before; the caller acks and does nothing."""
+
+
+class UnitOfWork:
+    def __init__(self, session: Session, service: str, now: datetime, actor: dict | None,
+                 on_commit=None):
+        self.session = session
+        self.service = service
+        self.now = now
+        self.actor = actor
+        self._on_commit = on_commit
+        self.emitted: list[dict] = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.rollback()
+        self.session.close()
+
+    def emit(self, event_type: str, data: dict) -> dict:
+        payload = events.envelope(event_type, data, actor=self.actor, now=self.now)
+        self.session.add(OutboxMessage(event_id=payload["event_id"], source=self.service,
+                                       event_type=event_type, payload=payload))
+        self.emitted.append(payload)
+        return payload
+
+    def claim(self, message_id: str, consumer: str) -> None:
+        """Record that ``consumer`` handles ``message_id`` in this transaction (idempotent inbox).
+
+        Raises AlreadyProcessed when it was handled before. A concurrent duplicate that slips
+        past this check fails on the primary key at commit, which ``commit`` reports the same way.
+        """
+        if self.session.get(ProcessedMessage, (message_id, consumer)) is not None:
+            raise AlreadyProcessed(message_id)
+        self.session.add(ProcessedMessage(message_id=message_id, consumer=consumer))
+
+    def commit(self) -> None:
+        try:
+            self.session.commit()
+        except IntegrityError as exc:
+            self.session.rollback()
+            if "processed_message" in str(exc.orig):
+                raise AlreadyProcessed(str(exc.orig)) from exc
+            raise
+        if self.emitted and self._on_commit:
+            self._on_commit()
+        self.emitted = []
+
+    def rollback(self) -> None:
+        self.session.rollback()
+        self.emitted = []
+
+
+class Database(DependencyProvider):
+    """Gives each worker a unit-of-work factory, and runs the outbox relay for the service."""
+
+    def __init__(self, service_name: str, relay: bool = True):
+        self.service_name = service_name
+        self.relay_enabled = relay
+
+    def setup(self):
+        cfg = self.container.config
+        url = (cfg.get("DATABASE_URLS") or {}).get(self.service_name) or config.database_url(
+            self.service_name)
+        self.engine = make_engine(url)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self.clock = clock_from_spec(cfg.get("CLOCK"))
+        self.publisher = Publisher(cfg["AMQP_URI"], use_confirms=True, mandatory=True)
+        self.exchange = get_event_exchange(self.service_name, cfg)
+        self.poll_interval = float(cfg.get("OUTBOX_POLL_SECONDS", 0.5))
+        self.batch = int(cfg.get("OUTBOX_BATCH", 200))
+        self._kick = Event()
+        self._running = False
+        self._relay_gt = None
+
+    def start(self):
+        if self.relay_enabled:
+            self._running = True
+            self._relay_gt = self.container.spawn_managed_thread(self._relay_loop,
+                                                                 identifier="outbox-relay")
+
+    def stop(self):
+        self._running = False
+        self.kick()
+        if self._relay_gt is not None:
+            self._relay_gt.wait()
+        self.engine.dispose()
+
+    def kill(self):
+        self._running = False
+        if self._relay_gt is not None:
+            self._relay_gt.kill()
+
+    def kick(self):
+        if not self._kick.ready():
+            self._kick.send(True)
+
+    def unit_of_work(self, actor: dict | None = None) -> UnitOfWork:
+        return UnitOfWork(self.sessionmaker(), self.service_name, self.clock.now(), actor,
+                          on_commit=self.kick)
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    # --- relay ----------------------------------------------------------------------------
+    def _relay_loop(self):
+        while self._running:
+            try:
+                sent = self.relay_once()
+            except Exception:  # broker or database away: keep the rows, try again shortly
+                log.warning("outbox relay for %s paused", self.service_name, exc_info=True)
+                sent = 0
+                eventlet.sleep(1.0)
+            if sent == 0 and self._running:
+                # A commit kicks us at once; the poll catches rows of other instances.
+                self._kick.wait(self.poll_interval)
+                self._kick = Event()
+
+    def relay_once(self) -> int:
+        """Publish one batch of pending outbox rows; return how many were published."""
+        with self.sessionmaker() as session:
+            now = datetime.now(timezone.utc)
+            query = (select(OutboxMessage)
+                     .where(OutboxMessage.published_at.is_(None),
+                            or_(OutboxMessage.next_attempt_at.is_(None),
+                                OutboxMessage.next_attempt_at <= now))
+                     .order_by(OutboxMessage.id).limit(self.batch))
+            if is_postgres(self.engine):
+                # Several instances share the outbox: each row goes to exactly one relay.
+                query = query.with_for_update(skip_locked=True)
+            rows = session.scalars(query).all()
+            if not rows:
+                return 0
+            sent = 0
+            for row in rows:
+                try:
+                    self.publisher.publish(row.payload, exchange=self.exchange,
+                                           routing_key=row.event_type)
+                except UndeliverableMessage:
+                    # No queue bound yet: keep it, retry later, do not block the rest.
+                    row.attempts += 1
+                    row.last_error = "unroutable"
+                    row.next_attempt_at = now + _backoff(row.attempts)
+                    continue
+                row.published_at = now
+                sent += 1
+            session.commit()
+            return sent
+
+
+def _backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(60.0, 0.5 * 2 ** min(attempts, 7)) * (0.5 + random.random() / 2))

@@ -1,0 +1,221 @@
+"""Pure intake rules (受理规则): what a valid submission is, what counts as a repeat, which
+transitions a case may take. No database, no broker: plain values in, plain values out."""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from services.common.errors import Conflict, ValidationError
+
+CHANNELS = ("patrol", "hotline", "web", "app", "letter", "monitoring")
+INCIDENTS = (None, "sudden", "mass")
+OPEN_STATUSES = ("received", "accepted", "assigned", "in_progress", "resolved")
+CLOSED_STATUSES = ("declined", "closed", "merged", "referred")
+MAX_DESCRIPTION = 4000
+MAX_MEDIA = 9
+
+_CODE = re.compile(r"^\d{6}(\d{3}(\d{3})?)?$")
+_GRID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]{3,31}$")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A validated report or complaint, ready to become a case."""
+
+    channel: str
+    category: str
+    categories: tuple[str, ...]
+    priority: str
+    description: str
+    region_code: str
+    grid_code: str | None
+    lat: float | None
+    lon: float | None
+    address: str | None
+    enterprise: str | None
+    incident: str | None
+    media: tuple[str, ...]
+    received_at: datetime
+    complainant: dict | None
+    anonymous: bool
+
+
+def _text(cmd: dict, name: str, limit: int, required=False) -> str | None:
+    value = cmd.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ValidationError(f"{name} is required", code="missing_field", field=name)
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string", code="invalid_type", field=name)
+    value = value.strip()
+    if len(value) > limit:
+        raise ValidationError(f"{name} is longer than {limit} characters", code="too_long",
+                              field=name)
+    return value
+
+
+def _coordinate(cmd: dict, name: str, bound: float) -> float | None:
+    value = cmd.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValidationError(f"{name} must be a number", code="invalid_type", field=name)
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValidationError(f"{name} must be a number", code="invalid_type", field=name)
+    if not math.isfinite(number) or abs(number) > bound:
+        raise ValidationError(f"{name} is out of range", code="out_of_range", field=name)
+    return number
+
+
+def validate_submission(cmd: dict, policy: dict, now: datetime, default_region: str) -> Submission:
+    """Check a submission against the rules; raise ValidationError naming the field at fault."""
+    if not isinstance(cmd, dict):
+        raise ValidationError("body must be a JSON object", code="invalid_body")
+    channel = cmd.get("channel")
+    if channel not in CHANNELS:
+        raise ValidationError(f"channel must be one of {', '.join(CHANNELS)}",
+                              code="unknown_channel", field="channel")
+    categories = cmd.get("categories") or ([cmd["category"]] if cmd.get("category") else [])
+    if not categories:
+        raise ValidationError("category is required", code="missing_field", field="category")
+    if not isinstance(categories, list) or len(categories) > 5:
+        raise ValidationError("categories must be a list of at most 5 codes",
+                              code="invalid_type", field="categories")
+    for code in categories:
+        if not isinstance(code, str) or code not in policy["categories"]:
+            raise ValidationError(f"unknown category {code!r}", code="unknown_category",
+                                  field="category")
+    priority = cmd.get("priority") or "normal"
+    if priority not in policy["priorities"]:
+        raise ValidationError("priority must be one of " + ", ".join(policy["priorities"]),
+                              code="invalid_value", field="priority")
+    description = _text(cmd, "description", MAX_DESCRIPTION, required=True)
+    address = _text(cmd, "address", 300)
+    enterprise = _text(cmd, "enterprise", 200)
+    lat = _coordinate(cmd, "lat", 90)
+    lon = _coordinate(cmd, "lon", 180)
+    if (lat is None) != (lon is None):
+        raise ValidationError("lat and lon go together", code="missing_field",
+                              field="lon" if lon is None else "lat")
+    grid_code = _text(cmd, "grid_code", 32)
+    if grid_code is not None and not _GRID.match(grid_code):
+        raise ValidationError("grid_code is malformed", code="invalid_value", field="grid_code")
+    region_code = _text(cmd, "region_code", 12)
+    if region_code is not None and not _CODE.match(region_code):
+        raise ValidationError("region_code must be a 6, 9 or 12 digit division code",
+                              code="invalid_value", field="region_code")
+    if grid_code is None and lat is None and address is None and region_code is None:
+        raise ValidationError("a location is required: lat/lon, address, grid_code or region_code",
+                              code="missing_location", field="address")
+    incident = cmd.get("incident")
+    if incident not in INCIDENTS:
+        raise ValidationError("incident must be sudden, mass or null", code="invalid_value",
+                              field="incident")
+    media = cmd.get("media") or []
+    if not isinstance(media, list) or len(media) > MAX_MEDIA or not all(
+            isinstance(m, str) and 0 < len(m) <= 500 for m in media):
+        raise ValidationError(f"media must be a list of at most {MAX_MEDIA} references",
+                              code="invalid_value", field="media")
+    received_at = now
+    if channel == "letter" and cmd.get("postmarked_on"):
+        try:
+            postmark = date.fromisoformat(str(cmd["postmarked_on"]))
+        except ValueError:
+            raise ValidationError("postmarked_on must be a date YYYY-MM-DD", code="invalid_value",
+                                  field="postmarked_on")
+        if postmark > now.date() or postmark < now.date() - timedelta(days=366):
+            raise ValidationError("postmarked_on is out of range", code="out_of_range",
+                                  field="postmarked_on")
+        received_at = datetime.combine(postmark, datetime.min.time(), tzinfo=now.tzinfo)
+    complainant, anonymous = _complainant(cmd)
+    if incident is not None:
+        priority = "urgent"
+    region = region_code or (grid_code[:6] if grid_code and grid_code[:6].isdigit() else None)
+    return Submission(channel=channel, category=categories[0], categories=tuple(categories),
+                      priority=priority, description=description,
+                      region_code=region or default_region, grid_code=grid_code, lat=lat, lon=lon,
+                      address=address, enterprise=enterprise, incident=incident,
+                      media=tuple(media), received_at=received_at, complainant=complainant,
+                      anonymous=anonymous)
+
+
+def _complainant(cmd: dict) -> tuple[dict | None, bool]:
+    raw = cmd.get("complainant")
+    if raw is None:
+        return None, True
+    if not isinstance(raw, dict):
+        raise ValidationError("complainant must be an object", code="invalid_type",
+                              field="complainant")
+    anonymous = bool(raw.get("anonymous", False))
+    name = _text(raw, "name", 64)
+    phone = _text(raw, "phone", 40)
+    email = _text(raw, "email", 120)
+    if email is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
+        raise ValidationError("email is malformed", code="invalid_value",
+                              field="complainant.email")
+    language = raw.get("language") or "zh-CN"
+    if language not in ("zh-CN", "en"):
+        raise ValidationError("language must be zh-CN or en", code="invalid_value",
+                              field="complainant.language")
+    if not (name or phone or email):
+        return ({"language": language} if not anonymous else None), True
+    return {"name": None if anonymous else name, "phone": phone, "email": email,
+            "language": language}, anonymous
+
+
+def normalise_enterprise(name: str | None) -> str | None:
+    if not name:
+        return None
+    return re.sub(r"[\s()（）·,，.。]", "", name).lower()
+
+
+def is_repeat(new: Submission, open_case: dict, window_days: int) -> bool:
+    """Same problem at the same enterprise or place while the case is open (重复举报)."""
+    if open_case["status"] not in OPEN_STATUSES:
+        return False
+    if open_case["category"] != new.category:
+        return False
+    if (new.received_at - open_case["received_at"]).days > window_days:
+        return False
+    if new.enterprise and normalise_enterprise(new.enterprise) == normalise_enterprise(
+            open_case.get("enterprise")):
+        return True
+    if new.lat is not None and open_case.get("lat") is not None:
+        return distance_m(new.lat, new.lon, open_case["lat"], open_case["lon"]) <= 200
+    if new.address and open_case.get("address"):
+        return new.address == open_case["address"]
+    return False
+
+
+def distance_m(lat1, lon1, lat2, lon2) -> float:
+    r = 6371000.0
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(math.sqrt(a))
+
+
+_TRANSITIONS = {
+    "accept": ("received",),
+    "decline": ("received",),
+    "refer": ("received",),
+    "assign": ("accepted", "assigned", "in_progress"),
+    "resolve": ("assigned", "in_progress", "accepted"),
+    "rate": ("resolved",),
+}
+
+
+def require_status(action: str, status: str) -> None:
+    if status not in _TRANSITIONS[action]:
+        raise Conflict(f"cannot {action} a case that is {status}", code="invalid_state",
+                       field="status")
+
+
+def case_number(region_code: str, received_at: datetime, serial: int) -> str:
+    """Case number (案件编号): county code, receipt date, serial. Unique and readable by phone."""
+    return f"{region_code[:6]}-{received_at:%Y%m%d}-{serial:06d}"

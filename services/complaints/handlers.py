@@ -1,0 +1,306 @@
+"""Command and event handlers of the complaints service. Each takes a unit of work and plain data,
+applies the domain rules, writes the case and its history, and emits events through the outbox."""
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from services.common import events
+from services.common.authz import Principal, may_see_complainant, require_scope
+from services.common.config import Policy
+from services.common.errors import NotFound, ValidationError
+from services.common.phones import parse_phone
+from services.common.workdays import add_working_days
+from services.complaints import domain
+from services.complaints.models import Case, CaseHistory, Complainant
+
+DEFAULT_REGION = "360300"
+
+
+def _history(uow, case: Case, action: str, **detail) -> None:
+    actor = uow.actor or {}
+    case.history.append(CaseHistory(at=uow.now, action=action, actor_id=actor.get("id"),
+                                    actor_role=actor.get("role"), detail=detail))
+    case.updated_at = uow.now
+
+
+def _case_fields(case: Case) -> dict:
+    return {"case_no": case.case_no, "region_code": case.region_code, "grid_code": case.grid_code,
+            "channel": case.channel, "category": case.category, "priority": case.priority}
+
+
+def _get(uow, case_no: str, lock: bool = False) -> Case:
+    query = select(Case).where(Case.case_no == case_no)
+    if lock and uow.session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    case = uow.session.scalars(query).first()
+    if case is None:
+        raise NotFound(f"no case {case_no}", code="case_not_found", field="case_no")
+    return case
+
+
+def _accept_due(policy: dict, received_at: datetime):
+    limit = policy["intake"]["accept_within"]
+    if "working_days" in limit:
+        return add_working_days(received_at, int(limit["working_days"])).date()
+    return (received_at + timedelta(days=int(limit.get("days", 15)))).date()
+
+
+# --- intake -----------------------------------------------------------------------------------
+def submit(uow, cmd: dict, policy: Policy, idempotency_key: str | None = None) -> Case:
+    """Receive a report or complaint (登记): a new case, or a repeat merged into an open one."""
+    if idempotency_key:
+        existing = uow.session.scalars(
+            select(Case).where(Case.idempotency_key == idempotency_key)).first()
+        if existing is not None:
+            return existing
+    default_region = policy.data.get("intake", {}).get("default_region", DEFAULT_REGION)
+    sub = domain.validate_submission(cmd, policy.for_region(cmd.get("region_code") if isinstance(
+        cmd, dict) and isinstance(cmd.get("region_code"), str) else None), uow.now, default_region)
+    rules = policy.for_region(sub.region_code)
+    case = Case(channel=sub.channel, category=sub.category, categories=list(sub.categories),
+                priority=sub.priority, status="received", region_code=sub.region_code,
+                grid_code=sub.grid_code, description=sub.description, address=sub.address,
+                lat=sub.lat, lon=sub.lon, enterprise=sub.enterprise, incident=sub.incident,
+                media=list(sub.media), submitted_by=(uow.actor or {}).get("id"),
+                received_at=sub.received_at, accept_due=_accept_due(rules, sub.received_at),
+                idempotency_key=idempotency_key, updated_at=uow.now, repeat_count=1)
+    if sub.complainant is not None:
+        phone = parse_phone(sub.complainant["phone"]) if sub.complainant.get("phone") else None
+        case.complainant = Complainant(
+            name=sub.complainant.get("name"), email=sub.complainant.get("email"),
+            language=sub.complainant.get("language", "zh-CN"),
+            phone_raw=phone.raw if phone else None, phone_e164=phone.e164 if phone else None,
+            phone_kind=phone.kind if phone else None, phone_flag=phone.flag if phone else None)
+    uow.session.add(case)
+    uow.session.flush()
+    case.case_no = domain.case_number(case.region_code, case.received_at, case.id)
+    _history(uow, case, "received", channel=case.channel)
+    has_contact = _has_contact(case)
+
+    original = _find_repeat(uow, sub, rules, exclude_id=case.id)
+    if original is not None:
+        original.repeat_count += 1
+        _history(uow, original, "repeat_merged", repeat_case_no=case.case_no,
+                 repeat_count=original.repeat_count)
+        case.status = "merged"
+        case.merged_into = original.case_no
+        _history(uow, case, "merged", merged_into=original.case_no)
+        uow.emit(events.CASE_MERGED, dict(_case_fields(case), merged_into=original.case_no,
+                                          repeat_count=original.repeat_count,
+                                          has_complainant=has_contact))
+        return case
+
+    uow.emit(events.CASE_RECEIVED, dict(
+        _case_fields(case), description=case.description, address=case.address, lat=case.lat,
+        lon=case.lon, enterprise=case.enterprise, received_at=case.received_at.isoformat(),
+        has_complainant=has_contact, anonymous=sub.anonymous,
+        accept_due=case.accept_due.isoformat()))
+    if case.incident or case.channel in rules["intake"].get("auto_accept_channels", []):
+        # Sudden and mass incidents are escalated at once, never left in the intake queue.
+        _accept(uow, case, auto=True)
+    return case
+
+
+def _has_contact(case: Case) -> bool:
+    c = case.complainant
+    return bool(c and (c.phone_e164 or c.phone_raw or c.email))
+
+
+def _reporter(case: Case) -> str | None:
+    """The grid worker who filed a patrol report (a staff account, never a complainant)."""
+    return case.submitted_by if case.channel == "patrol" else None
+
+
+def _find_repeat(uow, sub: domain.Submission, rules: dict, exclude_id: int) -> Case | None:
+    window = int(rules["intake"].get("repeat_window_days", 60))
+    candidates = uow.session.scalars(
+        select(Case).where(Case.category == sub.category,
+                           Case.status.in_(domain.OPEN_STATUSES),
+                           Case.region_code.startswith(sub.region_code[:4]),
+                           Case.received_at >= sub.received_at - timedelta(days=window),
+                           Case.id != exclude_id)
+        .order_by(Case.id).limit(200)).all()
+    for candidate in candidates:
+        view = {"status": candidate.status, "category": candidate.category,
+                "received_at": _aware(candidate.received_at, sub.received_at),
+                "enterprise": candidate.enterprise, "lat": candidate.lat, "lon": candidate.lon,
+                "address": candidate.address}
+        if domain.is_repeat(sub, view, window):
+            return candidate
+    return None
+
+
+def _aware(value: datetime, like: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=like.tzinfo)
+
+
+def accept(uow, case_no: str, principal: Principal) -> Case:
+    case = _get(uow, case_no, lock=True)
+    require_scope(principal, case.region_code)
+    domain.require_status("accept", case.status)
+    _accept(uow, case, auto=False)
+    return case
+
+
+def _accept(uow, case: Case, auto: bool) -> None:
+    case.status = "accepted"
+    case.accepted_at = uow.now
+    _history(uow, case, "accepted", auto=auto)
+    uow.emit(events.CASE_ACCEPTED, dict(
+        _case_fields(case), description=case.description, address=case.address, lat=case.lat,
+        lon=case.lon, enterprise=case.enterprise, accepted_at=uow.now.isoformat(),
+        has_complainant=_has_contact(case), incident=case.incident,
+        reported_by=_reporter(case)))
+
+
+def decline(uow, case_no: str, reason_code: str, note: str | None, principal: Principal,
+            policy: Policy) -> Case:
+    """Decline (不予受理) with one of the defined reasons, each telling the complainant what next."""
+    case = _get(uow, case_no, lock=True)
+    require_scope(principal, case.region_code)
+    domain.require_status("decline", case.status)
+    reasons = policy.for_region(case.region_code)["decline_reasons"]
+    if reason_code not in reasons:
+        raise ValidationError("reason must be one of " + ", ".join(reasons),
+                              code="unknown_reason", field="reason")
+    reason = reasons[reason_code]
+    case.status = "declined"
+    case.decline_reason = reason_code
+    _history(uow, case, "declined", reason=reason_code, note=note)
+    uow.emit(events.CASE_DECLINED, dict(_case_fields(case), reason_code=reason_code,
+                                        reason_text=reason["zh"],
+                                        next_step=reason["next_step"]["zh"],
+                                        has_complainant=_has_contact(case),
+                                        reported_by=_reporter(case)))
+    return case
+
+
+def rate(uow, case_no: str, score, comment: str | None, token: str | None,
+         principal: Principal, policy: Policy) -> Case:
+    """The reporter rates the result (满意度); a poor rating reopens the work."""
+    case = _get(uow, case_no, lock=True)
+    if token is not None:
+        if not case.rating_token or not secrets.compare_digest(token, case.rating_token):
+            raise NotFound(f"no case {case_no}", code="case_not_found", field="case_no")
+    else:
+        require_scope(principal, case.region_code)
+        if principal.role not in ("grid_chief", "supervisor", "admin"):
+            raise ValidationError("rating needs the rating token or a grid chief",
+                                  code="rating_token_required", field="token")
+    domain.require_status("rate", case.status)
+    if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+        raise ValidationError("score must be an integer from 1 to 5", code="invalid_value",
+                              field="score")
+    if comment is not None and (not isinstance(comment, str) or len(comment) > 1000):
+        raise ValidationError("comment must be text of at most 1000 characters",
+                              code="invalid_value", field="comment")
+    threshold = int(policy.for_region(case.region_code)["feedback"]["reopen_at_or_below"])
+    reopen = score <= threshold
+    case.rating_score = score
+    case.rating_comment = comment
+    case.rating_token = None
+    _history(uow, case, "rated", score=score, reopen=reopen)
+    uow.emit(events.CASE_RATED, dict(_case_fields(case), score=score, satisfied=not reopen,
+                                     reopen=reopen, comment=comment))
+    if reopen:
+        case.status = "in_progress"
+    else:
+        case.status = "closed"
+        _history(uow, case, "closed")
+        uow.emit(events.CASE_CLOSED, dict(_case_fields(case), founded=case.founded,
+                                          satisfied=True))
+    return case
+
+
+# --- what dispatch tells us ---------------------------------------------------------------------
+def _case_for_task(uow, payload: dict) -> Case | None:
+    return uow.session.scalars(select(Case).where(Case.case_no == payload["case_no"])).first()
+
+
+def on_task_event(uow, payload: dict) -> None:
+    """Mirror the task's progress onto the case and its history."""
+    case = _case_for_task(uow, payload)
+    if case is None:
+        return
+    kind = payload["event_type"]
+    if kind in (events.TASK_ASSIGNED, events.TASK_REASSIGNED, events.TASK_REOPENED):
+        assignee = payload.get("assignee") or {}
+        case.task_id = payload["task_id"]
+        case.assignee_name = assignee.get("name")
+        case.agency = payload.get("unit") or case.agency
+        case.deadline = datetime.fromisoformat(payload["deadline"])
+        if case.status in ("accepted", "in_progress", "assigned"):
+            case.status = "assigned"
+        if payload.get("region_code"):
+            case.region_code = payload["region_code"]
+        case.grid_code = payload.get("grid_code") or case.grid_code
+        _history(uow, case, kind.removeprefix("task_"), task_id=payload["task_id"],
+                 assignee=assignee.get("name"), deadline=payload["deadline"],
+                 reason=payload.get("reason"))
+    elif kind == events.TASK_EXTENDED:
+        case.deadline = datetime.fromisoformat(payload["deadline"])
+        _history(uow, case, "extended", deadline=payload["deadline"], reason=payload["reason"])
+    elif kind == events.TASK_VERIFIED:
+        case.status = "resolved"
+        case.result = payload["result"]
+        case.founded = payload["founded"]
+        case.rating_token = secrets.token_urlsafe(12)
+        _history(uow, case, "verified", result=payload["result"], founded=payload["founded"])
+        uow.emit(events.CASE_FEEDBACK, dict(_case_fields(case), result=case.result,
+                                            founded=case.founded,
+                                            has_complainant=_has_contact(case),
+                                            rating_token=case.rating_token,
+                                            reported_by=_reporter(case)))
+        _history(uow, case, "feedback_sent")
+    else:
+        if kind == events.TASK_CLOSED and case.status == "assigned":
+            case.status = "in_progress"
+        detail = {k: payload.get(k) for k in ("result", "founded", "note", "reason", "rung",
+                                              "rung_name", "to_grid_code") if k in payload}
+        _history(uow, case, kind.removeprefix("task_"), **detail)
+
+
+# --- views ------------------------------------------------------------------------------------
+def case_view(case: Case, principal: Principal) -> dict:
+    """The case as ``principal`` may see it; the complainant only for intake staff in scope."""
+    view = {
+        "case_no": case.case_no, "status": case.status, "channel": case.channel,
+        "category": case.category, "categories": case.categories, "priority": case.priority,
+        "region_code": case.region_code, "grid_code": case.grid_code,
+        "received_at": _iso(case.received_at), "accept_due": _iso(case.accept_due),
+        "deadline": _iso(case.deadline), "agency": case.agency, "result": case.result,
+        "founded": case.founded, "repeat_count": case.repeat_count,
+        "merged_into": case.merged_into, "decline_reason": case.decline_reason,
+        "rating": case.rating_score, "updated_at": _iso(case.updated_at),
+    }
+    if principal.role == "public":
+        view["history"] = [{"at": _iso(h.at), "action": h.action} for h in case.history]
+        return view
+    view.update(description=case.description, address=case.address, lat=case.lat, lon=case.lon,
+                enterprise=case.enterprise, incident=case.incident, media=case.media,
+                task_id=case.task_id, assignee=case.assignee_name,
+                history=[{"at": _iso(h.at), "action": h.action, "actor_id": h.actor_id,
+                          "actor_role": h.actor_role, "detail": h.detail} for h in case.history])
+    if may_see_complainant(principal, case.region_code):
+        c = case.complainant
+        view["complainant"] = None if c is None else {
+            "name": c.name, "phone": c.phone_raw, "phone_e164": c.phone_e164,
+            "phone_kind": c.phone_kind, "phone_flag": c.phone_flag, "email": c.email}
+    return view
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def contact_for_notification(uow, case_no: str) -> dict | None:
+    """The complainant's contact, for notify to reach this complainant and nobody else."""
+    case = uow.session.scalars(select(Case).where(Case.case_no == case_no)).first()
+    if case is None or case.complainant is None:
+        return None
+    c = case.complainant
+    return {"name": c.name, "phone_e164": c.phone_e164, "phone_raw": c.phone_raw,
+            "phone_kind": c.phone_kind, "email": c.email, "language": c.language}

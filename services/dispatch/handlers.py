@@ -1,0 +1,370 @@
+"""Command and event handlers of the dispatch service: assignment, closure, sign-off, extensions,
+reassignment and the deadline sweep. Each takes a unit of work and plain data."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+
+from services.common import events
+from services.common.authz import Principal, in_scope, require_scope
+from services.common.config import Policy
+from services.common.errors import Conflict, NotFound, ValidationError
+from services.dispatch import deadlines
+from services.dispatch.grids import GridRegistry
+from services.dispatch.models import ExtensionRequest, Task, TaskHistory
+
+OPEN = ("assigned", "accepted", "closed", "reopened")
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)
+
+
+def _history(uow, task: Task, action: str, **detail) -> None:
+    actor = uow.actor or {}
+    task.history.append(TaskHistory(at=uow.now, action=action, actor_id=actor.get("id"),
+                                    actor_role=actor.get("role"), detail=detail))
+    task.updated_at = uow.now
+
+
+def _fields(task: Task) -> dict:
+    return {"task_id": task.id, "case_no": task.case_no, "region_code": task.region_code,
+            "grid_code": task.grid_code, "category": task.category, "priority": task.priority}
+
+
+def _get(uow, task_id: str) -> Task:
+    query = select(Task).where(Task.id == task_id)
+    if uow.session.bind.dialect.name == "postgresql":
+        query = query.with_for_update()
+    task = uow.session.scalars(query).first()
+    if task is None:
+        raise NotFound(f"no task {task_id}", code="task_not_found", field="task_id")
+    return task
+
+
+def _require_status(task: Task, allowed: tuple, action: str) -> None:
+    if task.status not in allowed:
+        raise Conflict(f"cannot {action} a task that is {task.status}", code="invalid_state",
+                       field="status")
+
+
+# --- routing ----------------------------------------------------------------------------------
+def route(registry: GridRegistry, rules: dict, case: dict) -> dict:
+    """Who gets the case: a unit by category, else the grid chief of the lowest grid found."""
+    by_category = (rules.get("routing") or {}).get("by_category") or {}
+    unit = by_category.get(case["category"])
+    if unit:
+        return {"assignee": {"id": unit["unit_id"], "name": unit["unit"], "role": "unit"},
+                "unit": unit["unit"], "grid_code": case.get("grid_code"),
+                "region_code": unit.get("region_code", case["region_code"]),
+                "routed_by": "category"}
+    grid, how = None, None
+    if case.get("grid_code"):
+        grid, how = registry.get(case["grid_code"]), "grid_code"
+    if grid is None and case.get("lat") is not None:
+        grid, how = registry.route_point(case["lon"], case["lat"]), "point"
+    if grid is None and case.get("address"):
+        grid, how = registry.route_address(case["address"]), "address"
+    if grid is None and case.get("region_code"):
+        grid, how = registry.get(case["region_code"]), "region"
+    if grid is None:
+        raise ValidationError("no grid is responsible for this location",
+                              code="unroutable", field="location")
+    chief = grid.chief or {}
+    region = next((g.code for g in [grid, *registry.ancestors(grid.code)]
+                   if g.code.isdigit() and len(g.code) == 6), case["region_code"])
+    return {"assignee": {"id": chief.get("id"), "name": chief.get("name"), "role": "grid_chief"},
+            "unit": grid.name, "grid_code": grid.code, "region_code": region, "routed_by": how}
+
+
+# --- assignment -------------------------------------------------------------------------------
+def assign_case(uow, payload: dict, registry: GridRegistry, policy: Policy) -> Task | None:
+    """A case was accepted: create its one task, routed and with a deadline (任务派遣)."""
+    existing = uow.session.scalars(select(Task).where(Task.case_no == payload["case_no"])).first()
+    if existing is not None:
+        return existing  # one task per case, whatever happens upstream
+    rules = policy.for_region(payload["region_code"])
+    target = route(registry, rules, payload)
+    due = deadlines.compute_deadline(rules, payload["category"], payload["priority"], uow.now)
+    task = Task(id="T-" + uuid.uuid4().hex[:12], case_no=payload["case_no"],
+                region_code=target["region_code"], grid_code=target["grid_code"],
+                category=payload["category"], priority=payload["priority"], status="assigned",
+                assignee=target["assignee"], unit=target["unit"], routed_by=target["routed_by"],
+                description=payload.get("description"), address=payload.get("address"),
+                lat=payload.get("lat"), lon=payload.get("lon"), started_at=uow.now,
+                deadline=due.due, warn_at=due.warn_at, deadline_estimated=due.estimated,
+                next_check_at=due.warn_at, updated_at=uow.now)
+    uow.session.add(task)
+    _history(uow, task, "assigned", assignee=task.assignee, deadline=due.due.isoformat(),
+             routed_by=task.routed_by)
+    uow.emit(events.TASK_ASSIGNED, dict(_fields(task), assignee=task.assignee, unit=task.unit,
+                                        deadline=due.due.isoformat(),
+                                        warn_at=due.warn_at.isoformat(),
+                                        routed_by=task.routed_by))
+    return task
+
+
+def reassign(uow, task_id: str, grid_code: str | None, assignee: dict | None, reason: str,
+             principal: Principal, registry: GridRegistry) -> Task:
+    task = _get(uow, task_id)
+    require_scope(principal, task.region_code)
+    _require_status(task, ("assigned", "accepted", "returned", "reopened"), "reassign")
+    if not reason:
+        raise ValidationError("a reason is required", code="missing_field", field="reason")
+    previous = task.assignee
+    if grid_code:
+        grid = registry.get(grid_code)
+        if grid is None:
+            raise ValidationError(f"unknown grid {grid_code}", code="unknown_grid",
+                                  field="grid_code")
+        chief = grid.chief or {}
+        task.grid_code, task.unit = grid.code, grid.name
+        task.assignee = {"id": chief.get("id"), "name": chief.get("name"), "role": "grid_chief"}
+    elif assignee and assignee.get("id"):
+        task.assignee = {"id": str(assignee["id"]), "name": assignee.get("name"),
+                         "role": assignee.get("role", "grid_worker")}
+    else:
+        raise ValidationError("give grid_code or assignee", code="missing_field",
+                              field="grid_code")
+    task.status = "assigned"
+    _history(uow, task, "reassigned", previous=previous, assignee=task.assignee, reason=reason)
+    uow.emit(events.TASK_REASSIGNED, dict(_fields(task), assignee=task.assignee,
+                                          previous_assignee=previous, reason=reason,
+                                          deadline=task.deadline.isoformat()))
+    return task
+
+
+def _require_assignee(task: Task, principal: Principal) -> None:
+    if principal.role in ("dispatcher", "supervisor", "admin"):
+        return
+    if principal.id != task.assignee.get("id"):
+        raise NotFound(f"no task {task.id}", code="task_not_found", field="task_id")
+
+
+def send_back(uow, task_id: str, reason: str, principal: Principal) -> Task:
+    """The assignee returns a wrongly routed task (退回) for the dispatcher to reassign."""
+    task = _get(uow, task_id)
+    require_scope(principal, task.region_code)
+    _require_assignee(task, principal)
+    _require_status(task, ("assigned", "accepted"), "send back")
+    if not reason:
+        raise ValidationError("a reason is required", code="missing_field", field="reason")
+    task.status = "returned"
+    _history(uow, task, "returned", reason=reason)
+    uow.emit(events.TASK_RETURNED, dict(_fields(task), reason=reason))
+    return task
+
+
+def close(uow, task_id: str, result: str, founded, evidence: list, principal: Principal) -> Task:
+    """The assignee records the result and closes (办结); a supervisor then verifies."""
+    task = _get(uow, task_id)
+    require_scope(principal, task.region_code)
+    _require_assignee(task, principal)
+    _require_status(task, ("assigned", "accepted", "reopened"), "close")
+    if not isinstance(result, str) or not result.strip():
+        raise ValidationError("result is required", code="missing_field", field="result")
+    if len(result) > 4000:
+        raise ValidationError("result is longer than 4000 characters", code="too_long",
+                              field="result")
+    if not isinstance(founded, bool):
+        raise ValidationError("founded must be true or false", code="invalid_type",
+                              field="founded")
+    if not isinstance(evidence, list) or len(evidence) > 9 or not all(
+            isinstance(e, str) and len(e) <= 500 for e in evidence):
+        raise ValidationError("evidence must be a list of at most 9 references",
+                              code="invalid_value", field="evidence")
+    task.status = "closed"
+    task.result, task.founded, task.evidence = result.strip(), founded, evidence
+    task.closed_at = uow.now
+    on_time = uow.now <= _aware(task.deadline)
+    _history(uow, task, "closed", result=task.result, founded=founded, on_time=on_time)
+    uow.emit(events.TASK_CLOSED, dict(_fields(task), result=task.result, founded=founded,
+                                      closed_at=uow.now.isoformat(), on_time=on_time))
+    return task
+
+
+def verify(uow, task_id: str, approved, note: str | None, principal: Principal) -> Task:
+    """A supervisor signs the task off (销号) or sends it back to the assignee."""
+    task = _get(uow, task_id)
+    require_scope(principal, task.region_code)
+    _require_status(task, ("closed",), "verify")
+    if not isinstance(approved, bool):
+        raise ValidationError("approved must be true or false", code="invalid_type",
+                              field="approved")
+    if approved:
+        task.status = "verified"
+        task.verified_at = uow.now
+        task.next_check_at = None
+        on_time = _aware(task.closed_at) <= _aware(task.deadline)
+        _history(uow, task, "verified", note=note)
+        uow.emit(events.TASK_VERIFIED, dict(_fields(task), result=task.result,
+                                            founded=task.founded,
+                                            closed_at=task.closed_at.isoformat(),
+                                            on_time=on_time, verified_at=uow.now.isoformat()))
+    else:
+        if not note:
+            raise ValidationError("a note is required when sending back", code="missing_field",
+                                  field="note")
+        task.status = "assigned"
+        _history(uow, task, "sent_back", note=note)
+        uow.emit(events.TASK_SENT_BACK, dict(_fields(task), assignee=task.assignee, note=note))
+    return task
+
+
+def reopen(uow, case_no: str, reason: str, policy: Policy) -> Task | None:
+    """A poor rating or a rebound (反弹) reopens signed-off work with a fresh time limit."""
+    task = uow.session.scalars(select(Task).where(Task.case_no == case_no)).first()
+    if task is None or task.status != "verified":
+        return None
+    rules = policy.for_region(task.region_code)
+    due = deadlines.compute_deadline(rules, task.category, task.priority, uow.now)
+    task.status, task.started_at = "reopened", uow.now
+    task.deadline, task.warn_at, task.deadline_estimated = due.due, due.warn_at, due.estimated
+    task.warned, task.rung, task.next_check_at = False, 0, due.warn_at
+    task.verified_at = None
+    _history(uow, task, "reopened", reason=reason, deadline=due.due.isoformat())
+    uow.emit(events.TASK_REOPENED, dict(_fields(task), assignee=task.assignee, reason=reason,
+                                        deadline=due.due.isoformat()))
+    return task
+
+
+# --- extensions (延期) -------------------------------------------------------------------------
+def request_extension(uow, task_id: str, days, reason: str, principal: Principal,
+                      policy: Policy) -> ExtensionRequest:
+    task = _get(uow, task_id)
+    require_scope(principal, task.region_code)
+    _require_assignee(task, principal)
+    _require_status(task, ("assigned", "accepted", "reopened"), "extend")
+    rules = policy.for_region(task.region_code)["extension"]
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= rules["max_days"]:
+        raise ValidationError(f"days must be 1..{rules['max_days']}", code="out_of_range",
+                              field="days")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationError("a reason is required", code="missing_field", field="reason")
+    if task.extensions >= rules["max_count"]:
+        raise Conflict("the extension limit is reached", code="extension_limit", field="days")
+    pending = uow.session.scalars(select(ExtensionRequest).where(
+        ExtensionRequest.task_id == task.id, ExtensionRequest.status == "pending")).first()
+    if pending is not None:
+        raise Conflict("an extension request is already pending", code="extension_pending",
+                       field="days")
+    req = ExtensionRequest(task_id=task.id, days=days, reason=reason.strip(),
+                           requested_by=principal.id, requested_at=uow.now)
+    uow.session.add(req)
+    _history(uow, task, "extension_requested", days=days, reason=req.reason)
+    return req
+
+
+def decide_extension(uow, task_id: str, approve, note: str | None, principal: Principal,
+                     policy: Policy) -> Task:
+    task = _get(uow, task_id)
+    require_scope(principal, task.region_code)
+    req = uow.session.scalars(select(ExtensionRequest).where(
+        ExtensionRequest.task_id == task.id, ExtensionRequest.status == "pending")).first()
+    if req is None:
+        raise Conflict("no pending extension request", code="no_pending_extension",
+                       field="task_id")
+    if not isinstance(approve, bool):
+        raise ValidationError("approve must be true or false", code="invalid_type",
+                              field="approve")
+    req.decided_by, req.decided_at = principal.id, uow.now
+    if not approve:
+        req.status = "refused"
+        _history(uow, task, "extension_refused", note=note)
+        return task
+    rules = policy.for_region(task.region_code)
+    previous = _aware(task.deadline)
+    new_due = deadlines.extend(rules, previous, req.days, req.reason, task.extensions)
+    req.status = "approved"
+    task.extensions += 1
+    task.deadline = new_due
+    task.rung = 0
+    task.next_check_at = new_due if task.warned else _aware(task.warn_at)
+    _history(uow, task, "extended", previous=previous.isoformat(), deadline=new_due.isoformat(),
+             reason=req.reason)
+    uow.emit(events.TASK_EXTENDED, dict(_fields(task), deadline=new_due.isoformat(),
+                                        previous_deadline=previous.isoformat(),
+                                        reason=req.reason))
+    return task
+
+
+# --- the deadline sweep -----------------------------------------------------------------------
+def sweep(uow, policy: Policy, registry: GridRegistry, limit: int = 500) -> int:
+    """Warn and escalate tasks whose next check is due. Each warning and each rung fires once:
+    the rows are locked (SKIP LOCKED) and their state changes in the same transaction as the
+    outbox events, so several instances never double up."""
+    query = (select(Task).where(Task.next_check_at <= uow.now, Task.status.in_(OPEN))
+             .order_by(Task.next_check_at).limit(limit))
+    if uow.session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    tasks = uow.session.scalars(query).all()
+    for task in tasks:
+        _check(uow, task, policy.for_region(task.region_code), registry)
+    return len(tasks)
+
+
+def _check(uow, task: Task, rules: dict, registry: GridRegistry) -> None:
+    due = _aware(task.deadline)
+    if not task.warned and uow.now >= _aware(task.warn_at):
+        task.warned = True
+        if uow.now < due:
+            _history(uow, task, "warning", deadline=due.isoformat())
+            uow.emit(events.TASK_WARNING, dict(_fields(task), assignee=task.assignee,
+                                               deadline=due.isoformat()))
+    if task.status == "closed":
+        # Closed and awaiting verification: the assignee met the deadline or not, no ladder.
+        task.next_check_at = None
+        return
+    schedule = deadlines.escalation_schedule(rules, due)
+    upward = _upward_chain(registry, task.grid_code, task.region_code)
+    for rung, name, _zh, at in schedule:
+        if rung <= task.rung or uow.now < at:
+            continue
+        task.rung = rung
+        target = upward[min(rung - 1, len(upward) - 1)] if upward else task.region_code
+        _history(uow, task, "escalated", rung=rung, rung_name=name, to_grid_code=target)
+        uow.emit(events.TASK_ESCALATED, dict(_fields(task), rung=rung, rung_name=name,
+                                             to_grid_code=target, deadline=due.isoformat()))
+    pending = [at for rung, _n, _z, at in schedule if rung > task.rung]
+    task.next_check_at = min(pending) if pending else None
+    if not task.warned:
+        task.next_check_at = _aware(task.warn_at)
+
+
+def _upward_chain(registry: GridRegistry, grid_code: str | None, region_code: str) -> list[str]:
+    """Grid codes one, two, three... levels above the task's grid: each rung goes one up."""
+    code = grid_code or region_code
+    if registry.get(code) is None:
+        return [region_code]
+    return [g.code for g in registry.ancestors(code)] or [code]
+
+
+# --- views ------------------------------------------------------------------------------------
+def task_view(task: Task, principal: Principal | None = None) -> dict:
+    return {
+        "task_id": task.id, "case_no": task.case_no, "status": task.status,
+        "region_code": task.region_code, "grid_code": task.grid_code,
+        "category": task.category, "priority": task.priority, "assignee": task.assignee,
+        "unit": task.unit, "routed_by": task.routed_by, "description": task.description,
+        "address": task.address, "lat": task.lat, "lon": task.lon,
+        "deadline": _aware(task.deadline).isoformat(), "warn_at": _aware(task.warn_at).isoformat(),
+        "deadline_estimated": task.deadline_estimated, "warned": task.warned, "rung": task.rung,
+        "extensions": task.extensions, "result": task.result, "founded": task.founded,
+        "evidence": task.evidence,
+        "closed_at": _aware(task.closed_at).isoformat() if task.closed_at else None,
+        "verified_at": _aware(task.verified_at).isoformat() if task.verified_at else None,
+        "history": [{"at": _aware(h.at).isoformat(), "action": h.action, "actor_id": h.actor_id,
+                     "actor_role": h.actor_role, "detail": h.detail} for h in task.history],
+    }
+
+
+def visible(task: Task, principal: Principal) -> bool:
+    if principal.role in ("public", "liaison") or not in_scope(principal, task.region_code):
+        return False
+    if principal.role == "grid_worker":
+        return task.assignee.get("id") == principal.id
+    return True

@@ -1,0 +1,71 @@
+"""Read side of dispatch: tasks for consoles and phones, grids for the gateway."""
+from __future__ import annotations
+
+from sqlalchemy import select, text
+
+from services.common.authz import Principal
+from services.common.errors import NotFound, ValidationError
+from services.common.regions import prefix
+from services.dispatch.handlers import OPEN, task_view, visible
+from services.dispatch.models import Task
+
+
+def get_task(uow, task_id: str, principal: Principal) -> dict:
+    task = uow.session.get(Task, task_id)
+    if task is None or not visible(task, principal):
+        raise NotFound(f"no task {task_id}", code="task_not_found", field="task_id")
+    return task_view(task, principal)
+
+
+def list_tasks(uow, filters: dict, principal: Principal) -> list[dict]:
+    """Open tasks, the overdue and the soon-due first (the dispatcher console's order)."""
+    query = select(Task)
+    if principal.scope != "*":
+        query = query.where(Task.region_code.startswith(prefix(principal.scope)))
+    status = filters.get("status")
+    if status == "all":
+        pass
+    elif status:
+        query = query.where(Task.status == status)
+    else:
+        query = query.where(Task.status.in_(OPEN + ("returned",)))
+    if filters.get("grid_code"):
+        query = query.where(Task.grid_code.startswith(str(filters["grid_code"])))
+    if filters.get("overdue") in ("1", "true"):
+        query = query.where(Task.deadline <= uow.now)
+    if principal.role == "grid_worker":
+        query = query.where(Task.assignee["id"].as_string() == principal.id)
+    try:
+        limit = min(max(int(filters.get("limit", 100)), 1), 1000)
+    except (TypeError, ValueError):
+        raise ValidationError("limit must be an integer", code="invalid_value", field="limit")
+    tasks = uow.session.scalars(query.order_by(Task.deadline).limit(limit)).all()
+    return [task_view(t, principal) for t in tasks if visible(t, principal)]
+
+
+def grid_view(registry, code: str) -> dict | None:
+    grid = registry.get(code)
+    if grid is None:
+        return None
+    return {"code": grid.code, "name": grid.name, "level": grid.level,
+            "parent_code": grid.parent_code, "chief": _person(grid.chief),
+            "workers": [_person(w) for w in grid.workers or []],
+            "population": grid.population}
+
+
+def find_person(registry, person_id: str | None) -> dict | None:
+    """A grid chief or worker by id, with the work contact notify needs to reach them."""
+    if not person_id:
+        return None
+    return _person(registry.person(person_id))
+
+
+def _person(p: dict | None) -> dict | None:
+    # Staff contacts are work numbers, shown to staff through the authenticated API only.
+    return None if p is None else {"id": p.get("id"), "name": p.get("name"),
+                                   "phone": p.get("phone")}
+
+
+def health(uow) -> dict:
+    uow.session.execute(text("SELECT 1"))
+    return {"ok": True}

@@ -1,0 +1,212 @@
+"""The public HTTP API: one route table (method, path, roles, body schema, handler).
+
+The table drives request routing, the role check of every endpoint, body validation and the
+OpenAPI document, so the four cannot drift apart. Handlers only translate HTTP to RPC.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from services.gateway import schemas
+
+STAFF = ("grid_worker", "grid_chief", "intake", "dispatcher", "enforcement", "supervisor", "admin")
+ASSIGNEES = ("grid_worker", "grid_chief", "enforcement", "dispatcher", "supervisor", "admin")
+PUBLIC = ("public",) + STAFF
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # werkzeug rule syntax
+    name: str
+    roles: tuple[str, ...]
+    handler: Callable
+    summary: str
+    body: dict | None = None
+    tag: str = "cases"
+    query: tuple[str, ...] = field(default_factory=tuple)
+    ok_status: int = 200
+
+
+class Ctx:
+    """What a handler sees: the principal, the RPC proxies, the request and the client key."""
+
+    def __init__(self, service, principal, request):
+        self.service = service
+        self.principal = principal
+        self.request = request
+
+    @property
+    def who(self) -> dict:
+        return self.principal.as_dict()
+
+
+# --- handlers: HTTP -> RPC -------------------------------------------------------------------
+def submit_report(ctx, body):
+    """Patrol report (网格员巡查上报): grid worker's own grid unless another is named."""
+    cmd = dict(body, channel="patrol")
+    cmd.setdefault("grid_code", ctx.principal.grid_code)
+    _check_grid(ctx, cmd.get("grid_code"))
+    return 201, ctx.service.complaints.submit(cmd, ctx.who, _idem(ctx))
+
+
+def submit_complaint(ctx, body):
+    cmd = dict(body)
+    cmd.setdefault("channel", "web")
+    _check_grid(ctx, cmd.get("grid_code"))
+    view = ctx.service.complaints.submit(cmd, None, _idem(ctx))
+    return 201, view
+
+
+def submit_intake(ctx, body):
+    _check_grid(ctx, body.get("grid_code"))
+    return 201, ctx.service.complaints.submit(dict(body), ctx.who, _idem(ctx))
+
+
+def _idem(ctx) -> str | None:
+    key = ctx.request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not 8 <= len(key) <= 100:
+        from services.common.errors import ValidationError
+        raise ValidationError("Idempotency-Key must be 8 to 100 characters",
+                              code="invalid_value", field="Idempotency-Key")
+    return f"{ctx.principal.id or 'public'}:{key}"
+
+
+def _check_grid(ctx, grid_code):
+    if grid_code is None:
+        return
+    if ctx.service.dispatch.get_grid(grid_code) is None:
+        from services.common.errors import ValidationError
+        raise ValidationError(f"unknown grid {grid_code}", code="unknown_grid", field="grid_code")
+
+
+def list_cases(ctx, body):
+    return ctx.service.complaints.list_cases(dict(ctx.request.args), ctx.who)
+
+
+def get_case(ctx, body, case_no):
+    return ctx.service.complaints.get_case(case_no, ctx.who)
+
+
+def track_case(ctx, body, case_no):
+    """Follow a case by its number (no personal data)."""
+    return ctx.service.complaints.get_case(case_no, None)
+
+
+def accept_case(ctx, body, case_no):
+    return ctx.service.complaints.accept(case_no, ctx.who)
+
+
+def decline_case(ctx, body, case_no):
+    return ctx.service.complaints.decline(case_no, body["reason"], body.get("note"), ctx.who)
+
+
+def rate_case(ctx, body, case_no):
+    who = None if body.get("token") else ctx.who
+    return ctx.service.complaints.rate(case_no, body["score"], body.get("comment"),
+                                       body.get("token"), who)
+
+
+def list_tasks(ctx, body):
+    return ctx.service.dispatch.list_tasks(dict(ctx.request.args), ctx.who)
+
+
+def get_task(ctx, body, task_id):
+    return ctx.service.dispatch.get_task(task_id, ctx.who)
+
+
+def close_task(ctx, body, task_id):
+    return ctx.service.dispatch.close(task_id, body["result"], body["founded"],
+                                      body.get("evidence", []), ctx.who)
+
+
+def verify_task(ctx, body, task_id):
+    return ctx.service.dispatch.verify(task_id, body["approved"], body.get("note"), ctx.who)
+
+
+def reassign_task(ctx, body, task_id):
+    return ctx.service.dispatch.reassign(task_id, body.get("grid_code"), body.get("assignee"),
+                                         body["reason"], ctx.who)
+
+
+def return_task(ctx, body, task_id):
+    return ctx.service.dispatch.send_back(task_id, body["reason"], ctx.who)
+
+
+def request_extension(ctx, body, task_id):
+    return 201, ctx.service.dispatch.request_extension(task_id, body["days"], body["reason"],
+                                                       ctx.who)
+
+
+def decide_extension(ctx, body, task_id):
+    return ctx.service.dispatch.decide_extension(task_id, body["approve"], body.get("note"),
+                                                 ctx.who)
+
+
+def get_grid(ctx, body, code):
+    grid = ctx.service.dispatch.get_grid(code)
+    if grid is None:
+        from services.common.errors import NotFound
+        raise NotFound(f"no grid {code}", code="grid_not_found", field="code")
+    return grid
+
+
+def my_messages(ctx, body):
+    return ctx.service.notify.inbox(ctx.who, dict(ctx.request.args))
+
+
+def region_stats(ctx, body):
+    return ctx.service.ranking.region_counters(dict(ctx.request.args))
+
+
+ROUTES: list[Route] = [
+    Route("POST", "/api/v1/reports", "submit_report", ("grid_worker", "grid_chief"),
+          submit_report, "File a patrol report (巡查上报)", schemas.REPORT, ok_status=201),
+    Route("POST", "/api/v1/complaints", "submit_complaint", PUBLIC, submit_complaint,
+          "File a complaint from the web form or an app (公众举报)", schemas.COMPLAINT,
+          ok_status=201),
+    Route("POST", "/api/v1/intake", "submit_intake", ("intake", "admin"), submit_intake,
+          "Enter a hotline call or a letter (12369 受理员录入)", schemas.INTAKE, ok_status=201),
+    Route("GET", "/api/v1/cases", "list_cases", STAFF, list_cases,
+          "List cases in your region", query=("status", "limit")),
+    Route("GET", "/api/v1/cases/<case_no>", "get_case", STAFF, get_case,
+          "A case with its history; the complainant only for intake staff"),
+    Route("GET", "/api/v1/public/cases/<case_no>", "track_case", PUBLIC, track_case,
+          "Follow a case by its number (no personal data)", tag="public"),
+    Route("POST", "/api/v1/cases/<case_no>/accept", "accept_case", ("intake", "admin"),
+          accept_case, "Accept a case (受理)", schemas.EMPTY),
+    Route("POST", "/api/v1/cases/<case_no>/decline", "decline_case", ("intake", "admin"),
+          decline_case, "Decline a case with a defined reason (不予受理)", schemas.DECLINE),
+    Route("POST", "/api/v1/cases/<case_no>/rating", "rate_case", PUBLIC, rate_case,
+          "Rate the result: the complainant with the rating token, or the grid chief",
+          schemas.RATING),
+    Route("GET", "/api/v1/tasks", "list_tasks", ASSIGNEES, list_tasks,
+          "Open tasks in your region, soon-due first", tag="tasks",
+          query=("status", "overdue", "limit", "grid_code")),
+    Route("GET", "/api/v1/tasks/<task_id>", "get_task", ASSIGNEES, get_task,
+          "A task with its history", tag="tasks"),
+    Route("POST", "/api/v1/tasks/<task_id>/close", "close_task", ASSIGNEES, close_task,
+          "Record the result and close (办结)", schemas.CLOSE, tag="tasks"),
+    Route("POST", "/api/v1/tasks/<task_id>/verify", "verify_task", ("supervisor", "admin"),
+          verify_task, "Verify and sign off (销号), or send back", schemas.VERIFY, tag="tasks"),
+    Route("POST", "/api/v1/tasks/<task_id>/reassign", "reassign_task",
+          ("dispatcher", "supervisor", "admin"), reassign_task, "Reassign a task",
+          schemas.REASSIGN, tag="tasks"),
+    Route("POST", "/api/v1/tasks/<task_id>/return", "return_task", ASSIGNEES, return_task,
+          "Send a wrongly routed task back (退回)", schemas.RETURN, tag="tasks"),
+    Route("POST", "/api/v1/tasks/<task_id>/extension", "request_extension", ASSIGNEES,
+          request_extension, "Request an extension (延期申请)", schemas.EXTENSION, tag="tasks",
+          ok_status=201),
+    Route("POST", "/api/v1/tasks/<task_id>/extension/decision", "decide_extension",
+          ("supervisor", "admin"), decide_extension, "Approve or refuse an extension",
+          schemas.EXTENSION_DECISION, tag="tasks"),
+    Route("GET", "/api/v1/grids/<code>", "get_grid", STAFF, get_grid,
+          "A grid with its people", tag="grids"),
+    Route("GET", "/api/v1/messages", "my_messages", STAFF, my_messages,
+          "Your in-app messages", tag="notify", query=("limit",)),
+    Route("GET", "/api/v1/stats/regions", "region_stats", PUBLIC, region_stats,
+          "Per-region counters for the public", tag="public", query=("period",)),
+]

@@ -1,0 +1,76 @@
+"""JSON Schemas of request bodies: used to validate at the edge and to write the OpenAPI document."""
+from __future__ import annotations
+
+from services.common.config import policy
+
+_str = {"type": "string"}
+
+
+def _text(limit: int) -> dict:
+    return {"type": "string", "maxLength": limit}
+
+
+COMPLAINANT = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "name": _text(64), "phone": _text(40), "email": _text(120),
+        "anonymous": {"type": "boolean"}, "language": {"enum": ["zh-CN", "en"]},
+    },
+}
+
+_LOCATION = {
+    "lat": {"type": "number", "minimum": -90, "maximum": 90},
+    "lon": {"type": "number", "minimum": -180, "maximum": 180},
+    "address": _text(300),
+    "region_code": {"type": "string", "pattern": r"^\d{6}(\d{3}(\d{3})?)?$"},
+}
+
+
+def _submission(extra: dict, required: list[str]) -> dict:
+    props = {
+        "category": {"type": "string", "enum": sorted(policy().categories)},
+        "categories": {"type": "array", "maxItems": 5,
+                       "items": {"type": "string", "enum": sorted(policy().categories)}},
+        "description": _text(4000),
+        "priority": {"enum": policy().data["priorities"]},
+        "enterprise": _text(200),
+        "media": {"type": "array", "maxItems": 9, "items": _text(500)},
+        "incident": {"enum": [None, "sudden", "mass"]},
+        **_LOCATION,
+        **extra,
+    }
+    return {"type": "object", "additionalProperties": False, "properties": props,
+            "required": required}
+
+
+REPORT = _submission({"grid_code": _text(32)}, ["category", "description"])
+COMPLAINT = _submission({"complainant": COMPLAINANT, "channel": {"enum": ["web", "app"]},
+                         "grid_code": _text(32)}, ["category", "description"])
+INTAKE = _submission({"complainant": COMPLAINANT, "channel": {"enum": ["hotline", "letter"]},
+                      "postmarked_on": {"type": "string", "format": "date"},
+                      "grid_code": _text(32)}, ["channel", "category", "description"])
+DECLINE = {"type": "object", "additionalProperties": False, "required": ["reason"],
+           "properties": {"reason": _text(32), "note": _text(1000)}}
+RATING = {"type": "object", "additionalProperties": False, "required": ["score"],
+          "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 5},
+                         "comment": _text(1000), "token": _text(64)}}
+CLOSE = {"type": "object", "additionalProperties": False, "required": ["result", "founded"],
+         "properties": {"result": _text(4000), "founded": {"type": "boolean"},
+                        "evidence": {"type": "array", "maxItems": 9, "items": _text(500)}}}
+VERIFY = {"type": "object", "additionalProperties": False, "required": ["approved"],
+          "properties": {"approved": {"type": "boolean"}, "note": _text(1000)}}
+REASSIGN = {"type": "object", "additionalProperties": False, "required": ["reason"],
+            "properties": {"grid_code": _text(32), "reason": _text(1000),
+                           "assignee": {"type": "object", "additionalProperties": False,
+                                        "required": ["id"],
+                                        "properties": {"id": _text(64), "name": _text(64),
+                                                       "role": _text(16)}}}}
+RETURN = {"type": "object", "additionalProperties": False, "required": ["reason"],
+          "properties": {"reason": _text(1000)}}
+EXTENSION = {"type": "object", "additionalProperties": False, "required": ["days", "reason"],
+             "properties": {"days": {"type": "integer", "minimum": 1, "maximum": 365},
+                            "reason": _text(1000)}}
+EXTENSION_DECISION = {"type": "object", "additionalProperties": False, "required": ["approve"],
+                      "properties": {"approve": {"type": "boolean"}, "note": _text(1000)}}
+EMPTY = {"type": "object", "additionalProperties": False, "properties": {}}

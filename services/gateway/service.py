@@ -1,0 +1,52 @@
+"""Gateway: the one public HTTP origin. Authenticates, checks roles, validates, and calls the
+domain services over RPC. Entrypoints only; the route table is in ``api.py``."""
+from __future__ import annotations
+
+import eventlet
+from sqlalchemy import text
+from nameko.rpc import RpcProxy
+from nameko.web.handlers import http
+
+from services.common.config import SERVICES
+from services.common.unit_of_work import Database
+from services.gateway import openapi, web
+
+
+class GatewayService:
+    name = "gateway"
+    db = Database("gateway", relay=False)
+    complaints = RpcProxy("complaints")
+    dispatch = RpcProxy("dispatch")
+    notify = RpcProxy("notify")
+    ranking = RpcProxy("ranking")
+
+    rpc_timeout = 15
+    rate_limiter = web.RateLimiter(rate_per_minute=30, burst=10)
+
+    @http("GET,POST,PUT,PATCH,DELETE", "/api/v1/<path:path>")
+    def api(self, request, path):
+        return web.handle(self, request)
+
+    @http("GET", "/api/v1/openapi.json")
+    def openapi_document(self, request):
+        return web.json_response(200, openapi.document(request.host_url.rstrip("/")))
+
+    @http("GET", "/healthz")
+    def healthz(self, request):
+        status = {}
+        for name in SERVICES:
+            if name == "gateway":
+                continue
+            try:
+                with eventlet.Timeout(3):
+                    status[name] = bool(getattr(self, name).health()["ok"])
+            except BaseException:  # noqa: B036 - eventlet.Timeout is a BaseException
+                status[name] = False
+        try:
+            with self.db.unit_of_work() as uow:
+                uow.session.execute(text("SELECT 1"))
+            status["gateway"] = True
+        except Exception:
+            status["gateway"] = False
+        ok = all(status.values())
+        return web.json_response(200 if ok else 503, {"ok": ok, "services": status})

@@ -1,0 +1,241 @@
+"""Notify's handlers: turn an event into recorded deliveries (planning), then send what is due
+(delivery). Planning and sending are separate so that a message is recorded before any attempt,
+survives crashes, and is sent at most once per event, recipient and channel."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+
+from services.notify import messages
+from services.notify.channels import DeliveryResult, Outgoing, mask_recipient
+from services.notify.messages import Contact, Subscriptions
+from services.notify.models import Delivery, InAppMessage
+
+log = logging.getLogger(__name__)
+
+ROLE_INBOX = "role:{role}:{scope}"
+
+
+@dataclass(frozen=True)
+class Recipient:
+    key: str            # stable identity for "once per event and recipient"
+    user_id: str | None  # account id (or role inbox) for in-app; None for a complainant
+    contact: Contact | None
+    lang: str
+
+
+class Directory:
+    """Finds people: staff from the grid registry (dispatch), complainants from complaints.
+
+    ``dispatch`` and ``complaints`` are RPC proxies (or anything with the same methods)."""
+
+    def __init__(self, dispatch, complaints, default_lang: str):
+        self.dispatch = dispatch
+        self.complaints = complaints
+        self.default_lang = default_lang
+
+    def _staff(self, person: dict | None) -> Recipient | None:
+        if not person or not person.get("id"):
+            return None
+        return Recipient(key=f"user:{person['id']}", user_id=person["id"],
+                         contact=Contact(phone=person.get("phone"), user_id=person["id"],
+                                         lang=self.default_lang), lang=self.default_lang)
+
+    def _chief_of(self, code: str | None) -> Recipient | None:
+        grid = self.dispatch.get_grid(code) if code else None
+        return self._staff(grid and grid.get("chief"))
+
+    def resolve(self, planned: messages.Planned, payload: dict) -> list[Recipient]:
+        role = planned.role
+        if role == "complainant":
+            contact = self.complaints.contact_for_notification(payload["case_no"])
+            if contact is None:
+                return []
+            lang = contact.get("language") or self.default_lang
+            return [Recipient(key=f"complainant:{payload['case_no']}", user_id=None,
+                              contact=Contact(phone=contact.get("phone_e164")
+                                              or contact.get("phone_raw"),
+                                              email=contact.get("email"), lang=lang),
+                              lang=lang)]
+        if role == "assignee":
+            person = payload.get("assignee") or {}
+            found = self.dispatch.find_person(person.get("id")) if person.get("id") else None
+            recipient = self._staff(found or person)
+            return [recipient] if recipient else []
+        if role == "reporter":
+            reporter = payload.get("reported_by")
+            found = self.dispatch.find_person(reporter) if reporter else None
+            recipient = self._staff(found or ({"id": reporter} if reporter else None))
+            return [recipient] if recipient else []
+        if role in ("grid_chief", "supervisor"):
+            recipient = self._chief_of(planned.scope)
+            return [recipient] if recipient else []
+        if role == "intake":
+            scope = (planned.scope or "")[:6]
+            inbox = ROLE_INBOX.format(role="intake", scope=scope)
+            return [Recipient(key=inbox, user_id=inbox, contact=Contact(user_id=inbox,
+                                                                        lang=self.default_lang),
+                              lang=self.default_lang)]
+        return []
+
+
+def plan_deliveries(uow, payload: dict, subs: Subscriptions, directory: Directory,
+                    policy: dict) -> int:
+    """Record every message an event calls for. Re-planning the same event adds nothing."""
+    created = 0
+    for planned in subs.plan(payload):
+        for recipient in directory.resolve(planned, payload):
+            channels = messages.choose_channels(planned.channels, recipient.contact)
+            context = messages.build_context(payload, recipient.lang, subs.settings,
+                                             policy=policy)
+            for channel in channels:
+                exists = uow.session.scalars(select(Delivery.id).where(
+                    Delivery.event_id == payload["event_id"],
+                    Delivery.recipient_key == recipient.key,
+                    Delivery.channel == channel)).first()
+                if exists is not None:
+                    continue
+                delivery = _delivery(uow, payload, planned, recipient, channel, context, subs)
+                uow.session.add(delivery)
+                created += 1
+    return created
+
+
+def _delivery(uow, payload, planned, recipient, channel, context, subs) -> Delivery:
+    base = dict(event_id=payload["event_id"], event_type=payload["event_type"],
+                case_no=payload.get("case_no"), kind=planned.kind, role=planned.role,
+                recipient_key=recipient.key, recipient_id=recipient.user_id, channel=channel,
+                language=recipient.lang, urgent=planned.urgent, attempts=0,
+                created_at=uow.now, next_attempt_at=uow.now)
+    if channel == messages.UNREACHABLE:
+        return Delivery(**base, status="unreachable", body="", next_attempt_at=None,
+                        last_error="no channel can reach this recipient")
+    rendered = messages.render(planned.kind, recipient.lang,
+                               "log" if channel == "log" else channel, context,
+                               sms=subs.settings.sms)
+    address = _address(recipient, channel)
+    return Delivery(**base, status="pending", subject=rendered.subject, body=rendered.text,
+                    html=rendered.html, address_masked=mask_recipient(address or ""))
+
+
+def _address(recipient: Recipient, channel: str) -> str | None:
+    c = recipient.contact
+    if c is None:
+        return None
+    return {"sms": c.phone, "email": c.email, "in_app": c.user_id}.get(channel, recipient.key)
+
+
+def deliver_due(uow, subs: Subscriptions, directory: Directory, channels: dict,
+                limit: int = 100) -> int:
+    """Send the deliveries that are due. Rows are locked (SKIP LOCKED) so that two instances
+    never send the same message; the provider also gets the delivery id as idempotency key."""
+    query = (select(Delivery).where(Delivery.status.in_(("pending", "held", "retrying")),
+                                    Delivery.next_attempt_at <= uow.now)
+             .order_by(Delivery.next_attempt_at).limit(limit))
+    if uow.session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    due = uow.session.scalars(query).all()
+    for delivery in due:
+        _attempt(uow, delivery, subs, directory, channels)
+    return len(due)
+
+
+def _attempt(uow, d: Delivery, subs, directory: Directory, channels: dict) -> None:
+    settings = subs.settings
+    if messages.is_quiet(uow.now, settings, d.urgent):
+        d.status, d.next_attempt_at = "held", messages.release_time(uow.now, settings)
+        return
+    if d.channel in ("sms", "email"):
+        recent = uow.session.scalars(select(Delivery.sent_at).where(
+            Delivery.recipient_key == d.recipient_key, Delivery.status == "sent",
+            Delivery.sent_at >= uow.now - settings.rate_window)).all()
+        decision = messages.RateLimiter.allowed([_aware(t) for t in recent], uow.now, settings,
+                                                urgent=d.urgent)
+        if not decision:
+            d.status, d.next_attempt_at = "held", decision.next_allowed
+            return
+    to = _current_address(d, directory)
+    if to is None:
+        d.status, d.next_attempt_at, d.last_error = "unreachable", None, "address no longer known"
+        return
+    channel = channels.get(d.channel)
+    if channel is None:
+        result = DeliveryResult(ok=False, error=f"channel {d.channel} not configured",
+                                retryable=True)
+    else:
+        result = channel.send(Outgoing(message_id=f"envgrid-{d.id}", to=to, text=d.body,
+                                       subject=d.subject, html=d.html,
+                                       signature=settings.sms.signature, kind=d.kind,
+                                       lang=d.language))
+    d.attempts += 1
+    if result.ok:
+        d.status, d.sent_at, d.next_attempt_at = "sent", uow.now, None
+        d.provider_id, d.last_error = result.provider_id, None
+        if d.channel == "in_app":
+            uow.session.add(InAppMessage(delivery_id=d.id, recipient_id=to,
+                                         event_type=d.event_type, case_no=d.case_no,
+                                         subject=d.subject, body=d.body, created_at=uow.now))
+        return
+    d.last_error = (result.error or "failed")[:500]
+    wait = messages.backoff(d.attempts, settings) if result.retryable else None
+    if wait is None:
+        d.status, d.next_attempt_at = "failed", None
+        log.warning("delivery %s via %s to %s failed for good: %s", d.id, d.channel,
+                    d.address_masked, d.last_error)
+    else:
+        d.status, d.next_attempt_at = "retrying", uow.now + wait
+
+
+def _current_address(d: Delivery, directory: Directory) -> str | None:
+    if d.channel == "in_app":
+        return d.recipient_id
+    if d.channel == "log":
+        return d.recipient_key
+    if d.role == "complainant":
+        contact = directory.complaints.contact_for_notification(d.case_no)
+        if contact is None:
+            return None
+        return (contact.get("phone_e164") or contact.get("phone_raw")) if d.channel == "sms" \
+            else contact.get("email")
+    person = directory.dispatch.find_person(d.recipient_id) if d.recipient_id else None
+    if not person:
+        return None
+    return person.get("phone") if d.channel == "sms" else person.get("email")
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def inbox(uow, principal: dict, filters: dict) -> list[dict]:
+    """In-app messages of an account, plus those of its role's desk in its region."""
+    ids = [principal.get("id")]
+    if principal.get("role") == "intake" and principal.get("scope"):
+        ids.append(ROLE_INBOX.format(role="intake", scope=principal["scope"][:6]))
+    try:
+        limit = min(max(int(filters.get("limit", 50)), 1), 200)
+    except (TypeError, ValueError):
+        limit = 50
+    rows = uow.session.scalars(select(InAppMessage).where(InAppMessage.recipient_id.in_(ids))
+                               .order_by(InAppMessage.id.desc()).limit(limit)).all()
+    return [{"id": m.id, "event_type": m.event_type, "case_no": m.case_no,
+             "subject": m.subject, "body": m.body, "created_at": m.created_at.isoformat(),
+             "read": m.read_at is not None} for m in rows]
+
+
+def delivery_log(uow, filters: dict) -> list[dict]:
+    """The delivery log for administrators: addresses masked, never in clear."""
+    query = select(Delivery).order_by(Delivery.id.desc())
+    if filters.get("case_no"):
+        query = query.where(Delivery.case_no == filters["case_no"])
+    if filters.get("status"):
+        query = query.where(Delivery.status == filters["status"])
+    rows = uow.session.scalars(query.limit(500)).all()
+    return [{"id": d.id, "event_type": d.event_type, "kind": d.kind, "role": d.role,
+             "channel": d.channel, "to": d.address_masked, "status": d.status,
+             "attempts": d.attempts, "last_error": d.last_error, "case_no": d.case_no,
+             "language": d.language, "sent_at": d.sent_at.isoformat() if d.sent_at else None}
+            for d in rows]

@@ -1,0 +1,181 @@
+"""Fixtures that bring up real parts: a RabbitMQ vhost and PostgreSQL databases made for this
+test session, and the services running in-process as nameko containers against them."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import psycopg2
+import pytest
+import requests
+from nameko.containers import ServiceContainer
+
+from services.common.clock import shared_clock
+from services.common.migrations import upgrade
+
+PG_ADMIN = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+AMQP_BASE = os.environ.get("TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")
+SERVICES = ("complaints", "dispatch", "notify", "ranking", "gateway")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=15.0, interval=0.05, message="condition"):
+    """Poll until ``predicate()`` is truthy; return its value or fail with ``message``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {message}")
+        time.sleep(interval)
+
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+def create_databases(tag: str, services=SERVICES, migrate: bool = True) -> dict[str, str]:
+    conn = psycopg2.connect(PG_ADMIN)
+    conn.autocommit = True
+    urls = {}
+    base = PG_ADMIN.rsplit("/", 1)[0]
+    with conn.cursor() as cur:
+        for service in services:
+            name = f"eg_{tag}_{service}"
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            cur.execute(f'CREATE DATABASE "{name}"')
+            urls[service] = f"{base}/{name}"
+    conn.close()
+    if migrate:
+        for service, url in urls.items():
+            upgrade(service, url)
+    return urls
+
+
+def drop_databases(urls: dict[str, str]) -> None:
+    conn = psycopg2.connect(PG_ADMIN)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for url in urls.values():
+            name = url.rsplit("/", 1)[1]
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def session_tag():
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def databases(session_tag):
+    urls = create_databases(session_tag)
+    yield urls
+    drop_databases(urls)
+
+
+# --- RabbitMQ --------------------------------------------------------------------------------
+def create_vhost(name: str) -> str:
+    subprocess.run(["rabbitmqctl", "-q", "add_vhost", name], check=True, capture_output=True)
+    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", name, "guest", ".*", ".*",
+                    ".*"], check=True, capture_output=True)
+    return f"{AMQP_BASE}/{name}"
+
+
+def delete_vhost(name: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", name], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def amqp_uri(session_tag):
+    name = f"envgrid-test-{session_tag}"
+    uri = create_vhost(name)
+    yield uri
+    delete_vhost(name)
+
+
+# --- the running system -----------------------------------------------------------------------
+@dataclass
+class System:
+    base_url: str
+    config: dict
+    databases: dict
+    tokens: dict
+    clock: object
+    containers: dict = field(default_factory=dict)
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def call(self, method: str, path: str, token: str | None = None, **kwargs):
+        headers = kwargs.pop("headers", {})
+        if token:
+            headers["Authorization"] = f"Bearer {self.tokens.get(token, token)}"
+        return requests.request(method, self.url(path), headers=headers, timeout=30, **kwargs)
+
+    def restart(self, service: str):
+        """Kill a service's container abruptly and start a fresh one (a crash and a restart)."""
+        old = self.containers[service]
+        old.kill()
+        container = ServiceContainer(old.service_cls, self.config)
+        container.start()
+        self.containers[service] = container
+        return container
+
+
+def service_classes():
+    from services.complaints.service import ComplaintsService
+    from services.dispatch.service import DispatchService
+    from services.gateway.service import GatewayService
+    from services.notify.service import NotifyService
+    from services.ranking.service import RankingService
+    return {"complaints": ComplaintsService, "dispatch": DispatchService,
+            "notify": NotifyService, "ranking": RankingService, "gateway": GatewayService}
+
+
+def base_config(amqp: str, databases: dict, port: int, clock_name: str) -> dict:
+    return {
+        "AMQP_URI": amqp,
+        "DATABASE_URLS": databases,
+        "WEB_SERVER_ADDRESS": f"127.0.0.1:{port}",
+        "CLOCK": f"shared:{clock_name}",
+        "SWEEP_INTERVAL_SECONDS": 0.3,
+        "DELIVERY_INTERVAL_SECONDS": 0.2,
+        "OUTBOX_POLL_SECONDS": 0.2,
+        "EVENT_RETRY_PAUSE": 0.2,
+        "max_workers": 10,
+        "serializer": "json",
+        "NOTIFY": {"sms_gateway_url": None},
+    }
+
+
+@pytest.fixture(scope="session")
+def system(amqp_uri, databases, session_tag):
+    from infra import seed
+
+    clock = shared_clock(f"test-{session_tag}")
+    clock.set(datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc))
+    seed.seed_grids(databases["dispatch"])
+    tokens = seed.seed_accounts(databases["gateway"], test_tokens=True)
+    port = free_port()
+    config = base_config(amqp_uri, databases, port, f"test-{session_tag}")
+    classes = service_classes()
+    sys_ = System(base_url=f"http://127.0.0.1:{port}", config=config, databases=databases,
+                  tokens=tokens, clock=clock)
+    for name in SERVICES:
+        container = ServiceContainer(classes[name], config)
+        container.start()
+        sys_.containers[name] = container
+    wait_for(lambda: requests.get(sys_.url("/healthz"), timeout=10).status_code == 200,
+             timeout=30, message="healthz")
+    yield sys_
+    for container in sys_.containers.values():
+        container.kill()
