@@ -88,8 +88,9 @@ CASE_MERGED = _define(
 )
 CASE_REFERRED = _define(
     "complaints", "case_referred", "The case was referred (转办) to the region where it happened.",
-    _CASE + ("from_region", "to_region", "reason"),
-    dict(_case_sample, from_region="360323", to_region="360313", reason="Location in 湘东区"),
+    _CASE + ("from_region", "to_region", "reason", "has_complainant"),
+    dict(_case_sample, from_region="360323", to_region="360313", reason="Location in 湘东区",
+         has_complainant=True),
 )
 CASE_FEEDBACK = _define(
     "complaints", "case_feedback",
@@ -160,9 +161,10 @@ TASK_ESCALATED = _define(
 )
 TASK_EXTENDED = _define(
     "dispatch", "task_extended", "A supervisor approved an extension (延期); new deadline.",
-    _TASK + ("deadline", "previous_deadline", "reason"),
+    _TASK + ("deadline", "previous_deadline", "reason", "has_complainant"),
     dict(_task_sample, deadline="2027-01-04T09:00:00+00:00",
-         previous_deadline="2026-12-04T09:00:00+00:00", reason="Lab results pending"),
+         previous_deadline="2026-12-04T09:00:00+00:00", reason="Lab results pending",
+         has_complainant=True),
 )
 TASK_REOPENED = _define(
     "dispatch", "task_reopened", "A poor rating or a rebound reopened signed-off work.",

@@ -94,6 +94,7 @@ def assign_case(uow, payload: dict, registry: GridRegistry, policy: Policy) -> T
                 region_code=target["region_code"], grid_code=target["grid_code"],
                 category=payload["category"], priority=payload["priority"], status="assigned",
                 assignee=target["assignee"], unit=target["unit"], routed_by=target["routed_by"],
+                has_complainant=bool(payload.get("has_complainant")),
                 description=payload.get("description"), address=payload.get("address"),
                 lat=payload.get("lat"), lon=payload.get("lon"), started_at=uow.now,
                 deadline=due.due, warn_at=due.warn_at, deadline_estimated=due.estimated,
@@ -288,7 +289,8 @@ def decide_extension(uow, task_id: str, approve, note: str | None, principal: Pr
              reason=req.reason)
     uow.emit(events.TASK_EXTENDED, dict(_fields(task), deadline=new_due.isoformat(),
                                         previous_deadline=previous.isoformat(),
-                                        reason=req.reason))
+                                        reason=req.reason,
+                                        has_complainant=task.has_complainant))
     return task
 
 

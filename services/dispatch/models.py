@@ -55,6 +55,7 @@ class Task(Base):
     assignee: Mapped[dict] = mapped_column(JSON)
     unit: Mapped[str | None] = mapped_column(String(120))
     routed_by: Mapped[str] = mapped_column(String(16))
+    has_complainant: Mapped[bool] = mapped_column(Boolean, default=False)
     description: Mapped[str | None] = mapped_column(Text)
     address: Mapped[str | None] = mapped_column(String(300))
     lat: Mapped[float | None] = mapped_column(Float)

@@ -8,7 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+import eventlet
+
+from services.common.errors import NotFound, ValidationError
 from services.gateway import schemas
+
+GRID_CHECK_SECONDS = 2
 
 STAFF = ("grid_worker", "grid_chief", "intake", "dispatcher", "enforcement", "supervisor", "admin")
 ASSIGNEES = ("grid_worker", "grid_chief", "enforcement", "dispatcher", "supervisor", "admin")
@@ -69,17 +74,22 @@ def _idem(ctx) -> str | None:
     if key is None:
         return None
     if not 8 <= len(key) <= 100:
-        from services.common.errors import ValidationError
         raise ValidationError("Idempotency-Key must be 8 to 100 characters",
                               code="invalid_value", field="Idempotency-Key")
     return f"{ctx.principal.id or 'public'}:{key}"
 
 
 def _check_grid(ctx, grid_code):
+    """Refuse an unknown grid code, unless dispatch cannot answer right now: a submission is
+    never turned away because another service is down (dispatch routes it when it is back)."""
     if grid_code is None:
         return
-    if ctx.service.dispatch.get_grid(grid_code) is None:
-        from services.common.errors import ValidationError
+    try:
+        with eventlet.Timeout(GRID_CHECK_SECONDS):
+            grid = ctx.service.dispatch.get_grid(grid_code)
+    except eventlet.Timeout:
+        return
+    if grid is None:
         raise ValidationError(f"unknown grid {grid_code}", code="unknown_grid", field="grid_code")
 
 
@@ -149,7 +159,6 @@ def decide_extension(ctx, body, task_id):
 def get_grid(ctx, body, code):
     grid = ctx.service.dispatch.get_grid(code)
     if grid is None:
-        from services.common.errors import NotFound
         raise NotFound(f"no grid {code}", code="grid_not_found", field="code")
     return grid
 

@@ -1,8 +1,8 @@
 """initial
 
-Revision ID: 2941ea6b38db
+Revision ID: 5162b28c31b0
 Revises: 
-Create Date: 2026-11-23 07:43:17.830573
+Create Date: 2026-11-23 08:01:10.837491
 
 """
 from typing import Sequence, Union
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision: str = '2941ea6b38db'
+revision: str = '5162b28c31b0'
 down_revision: Union[str, Sequence[str], None] = None
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
@@ -55,6 +55,7 @@ def upgrade() -> None:
     sa.Column('assignee', sa.JSON(), nullable=False),
     sa.Column('unit', sa.String(length=120), nullable=True),
     sa.Column('routed_by', sa.String(length=16), nullable=False),
+    sa.Column('has_complainant', sa.Boolean(), nullable=False),
     sa.Column('description', sa.Text(), nullable=True),
     sa.Column('address', sa.String(length=300), nullable=True),
     sa.Column('lat', sa.Float(), nullable=True),
