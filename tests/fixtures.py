@@ -117,6 +117,7 @@ class System:
 
     def call(self, method: str, path: str, token: str | None = None, **kwargs):
         headers = kwargs.pop("headers", {})
+        headers.setdefault("X-Forwarded-For", f"client-{uuid.uuid4().hex[:12]}")
         if token:
             headers["Authorization"] = f"Bearer {self.tokens.get(token, token)}"
         return requests.request(method, self.url(path), headers=headers, timeout=30, **kwargs)
@@ -154,6 +155,9 @@ def base_config(amqp: str, databases: dict, port: int, clock_name: str) -> dict:
         "max_workers": 10,
         "serializer": "json",
         "NOTIFY": {"sms_gateway_url": None},
+        # Each test request comes from its own address unless a test says otherwise.
+        "TRUST_FORWARDED_FOR": True,
+        "PUBLIC_RATE_BURST": 20,
     }
 
 

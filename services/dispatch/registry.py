@@ -8,6 +8,7 @@ from nameko.extensions import DependencyProvider
 from shapely.geometry import mapping, shape
 from sqlalchemy import delete, select
 
+from services.common.unit_of_work import Database
 from services.dispatch.grids import Grid, GridRegistry
 from services.dispatch.models import GridNode, RegistryVersion
 
@@ -58,16 +59,15 @@ def replace_all(session, grids: list[Grid]) -> int:
 class Registry(DependencyProvider):
     """Gives workers the current in-memory ``GridRegistry`` (reloaded when its version moves)."""
 
-    def __init__(self, database_attr: str = "db"):
-        self.database_attr = database_attr
-
     def setup(self):
         self._registry = None
         self._version = -1
+        # The bound Database of this container (not the service attribute: dependencies are
+        # injected in no fixed order, so ``service.db`` may not be set yet).
+        self._db = next(d for d in self.container.dependencies if isinstance(d, Database))
 
     def get_dependency(self, worker_ctx):
-        db = getattr(worker_ctx.service, self.database_attr)
-        with db.unit_of_work() as uow:
+        with self._db.unit_of_work() as uow:
             version = current_version(uow.session)
             if version != self._version or self._registry is None:
                 self._registry = load(uow.session)

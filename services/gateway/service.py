@@ -21,7 +21,7 @@ class GatewayService:
     ranking = RpcProxy("ranking")
 
     rpc_timeout = 15
-    rate_limiter = web.RateLimiter(rate_per_minute=30, burst=10)
+    rate_limiter = web.RateLimiter()
 
     @http("GET,POST,PUT,PATCH,DELETE", "/api/v1/<path:path>")
     def api(self, request, path):

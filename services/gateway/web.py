@@ -9,6 +9,7 @@ from collections import OrderedDict
 
 import eventlet
 from jsonschema import Draft202012Validator
+from nameko.extensions import DependencyProvider
 from nameko.exceptions import RemoteError
 from werkzeug.exceptions import MethodNotAllowed, NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
@@ -22,9 +23,10 @@ from services.gateway.models import AuditEntry
 log = logging.getLogger(__name__)
 
 MAX_BODY = 256 * 1024
-URL_MAP = Map([Rule(r.path, endpoint=r, methods=[r.method]) for r in ROUTES],
+BY_NAME = {r.name: r for r in ROUTES}
+URL_MAP = Map([Rule(r.path, endpoint=r.name, methods=[r.method]) for r in ROUTES],
               strict_slashes=False)
-_VALIDATORS = {id(r): Draft202012Validator(r.body) for r in ROUTES if r.body is not None}
+_VALIDATORS = {r.name: Draft202012Validator(r.body) for r in ROUTES if r.body is not None}
 
 
 def json_response(status: int, payload) -> Response:
@@ -59,15 +61,32 @@ def _schema_error(validator, body) -> ValidationError | None:
                            field=path)
 
 
-class RateLimiter:
+class RateLimiter(DependencyProvider):
     """Token bucket per client for public intake. Per instance: behind N gateways a client
-    gets N times the rate, which the proxy in front should cap if that matters."""
+    gets N times the rate, which the proxy in front should cap if that matters.
+    ``X-Forwarded-For`` is believed only when ``TRUST_FORWARDED_FOR`` says a proxy sets it."""
 
-    def __init__(self, rate_per_minute: float, burst: int, max_clients: int = 50_000):
+    def __init__(self, rate_per_minute: float = 30, burst: int = 10, max_clients: int = 50_000):
         self.rate = rate_per_minute / 60.0
         self.burst = burst
         self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self.max_clients = max_clients
+        self.trust_forwarded_for = False
+
+    def setup(self):
+        cfg = self.container.config
+        self.rate = float(cfg.get("PUBLIC_RATE_PER_MINUTE", self.rate * 60)) / 60.0
+        self.burst = int(cfg.get("PUBLIC_RATE_BURST", self.burst))
+        self.trust_forwarded_for = bool(cfg.get("TRUST_FORWARDED_FOR", False))
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def client_of(self, request) -> str:
+        forwarded = request.headers.get("X-Forwarded-For")
+        if self.trust_forwarded_for and forwarded:
+            return forwarded.split(",")[0].strip()
+        return request.remote_addr or "?"
 
     def allow(self, client: str, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
@@ -83,7 +102,8 @@ class RateLimiter:
 def handle(service, request) -> Response:
     adapter = URL_MAP.bind_to_environ(request.environ)
     try:
-        route, params = adapter.match()
+        name, params = adapter.match()
+        route = BY_NAME[name]
     except RouteNotFound:
         return error_response(DomainError("no such endpoint", code="not_found", status=404))
     except MethodNotAllowed:
@@ -101,8 +121,8 @@ def handle(service, request) -> Response:
             raise Forbidden(f"role {principal.role} may not {route.summary.lower()}",
                             code="forbidden_role")
         if route.name in ("submit_complaint",) and principal.role == "public":
-            client = request.headers.get("X-Forwarded-For", request.remote_addr or "?")
-            if not service.rate_limiter.allow(client.split(",")[0].strip()):
+            limiter = service.rate_limiter
+            if not limiter.allow(limiter.client_of(request)):
                 raise DomainError("too many submissions; try again in a minute",
                                   code="rate_limited", status=429)
         body = _read_body(request, route)
@@ -150,7 +170,7 @@ def _read_body(request, route):
             raise ValidationError("body is not valid JSON", code="malformed_json")
     if not isinstance(body, dict):
         raise ValidationError("body must be a JSON object", code="invalid_body")
-    error = _schema_error(_VALIDATORS[id(route)], body)
+    error = _schema_error(_VALIDATORS[route.name], body)
     if error is not None:
         raise error
     return body

@@ -1,0 +1,84 @@
+"""Ranking's handlers: record each event once, then fold recorded events into counter sets in
+batches (one projector at a time across instances), and rebuild from scratch on request."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete, select
+
+from services.common.workdays import as_utc
+from services.ranking import readmodel
+from services.ranking.models import Checkpoint, CounterSet, RecordedEvent
+
+BATCH = 2000
+MAIN = "main"
+
+
+def record(uow, payload: dict) -> None:
+    uow.session.add(RecordedEvent(event_id=payload["event_id"], event_type=payload["event_type"],
+                                  occurred_at=as_utc(datetime.fromisoformat(
+                                      payload["occurred_at"])), payload=payload))
+
+
+def _checkpoint(session) -> Checkpoint:
+    query = select(Checkpoint).where(Checkpoint.name == MAIN)
+    if session.bind.dialect.name == "postgresql":
+        # One projector at a time: the others skip this round instead of waiting.
+        query = query.with_for_update(skip_locked=True)
+    row = session.scalars(query).first()
+    if row is None and session.get(Checkpoint, MAIN) is None:
+        row = Checkpoint(name=MAIN, position=0)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def project_batch(db) -> int:
+    """Fold the next batch of recorded events into the read model; return how many."""
+    with db.unit_of_work() as uow:
+        session = uow.session
+        checkpoint = _checkpoint(session)
+        if checkpoint is None:
+            return 0
+        rows = session.scalars(select(RecordedEvent)
+                               .where(RecordedEvent.position > checkpoint.position)
+                               .order_by(RecordedEvent.position).limit(BATCH)).all()
+        if not rows:
+            return 0
+        changes = readmodel.fold([r.payload for r in rows])
+        _merge_into(session, changes)
+        checkpoint.position = rows[-1].position
+        uow.commit()
+        return len(rows)
+
+
+def _merge_into(session, changes: dict) -> None:
+    keys = list(changes)
+    existing = {}
+    for chunk in range(0, len(keys), 500):
+        part = keys[chunk:chunk + 500]
+        for row in session.scalars(select(CounterSet).where(
+                CounterSet.scope.in_({k[0] for k in part}),
+                CounterSet.period.in_({k[1] for k in part}))):
+            existing[(row.scope, row.period)] = row
+    for key, delta in changes.items():
+        row = existing.get(key)
+        if row is None:
+            session.add(CounterSet(scope=key[0], period=key[1], data=delta, version=1))
+        else:
+            row.data = readmodel.merge(row.data, delta)
+            row.version += 1
+
+
+def rebuild(db) -> int:
+    """Throw the read model away and fold the whole recorded history again."""
+    with db.unit_of_work() as uow:
+        uow.session.execute(delete(CounterSet))
+        checkpoint = uow.session.get(Checkpoint, MAIN)
+        if checkpoint is not None:
+            checkpoint.position = 0
+        uow.commit()
+    total = 0
+    while (n := project_batch(db)) > 0:
+        total += n
+    return total
