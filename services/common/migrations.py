@@ -40,3 +40,13 @@ def run_env(metadata) -> None:
                           render_as_batch=connection.dialect.name == "sqlite")
         with context.begin_transaction():
             context.run_migrations()
+
+
+def create_messaging_tables() -> None:
+    """The outbox and inbox tables every service database holds (call from its first revision)."""
+    bind = context.get_bind()
+    MessagingBase.metadata.create_all(bind)
+
+
+def drop_messaging_tables() -> None:
+    MessagingBase.metadata.drop_all(context.get_bind())
