@@ -39,6 +39,7 @@ def main() -> int:
         return 1
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
     subprocess.run([sys.executable, "-m", "infra.migrate"], check=True, env=env)
     tokens_file = config.data_dir() / "demo-tokens.json"
     if not tokens_file.exists():

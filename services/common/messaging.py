@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import socket
 import traceback
@@ -52,6 +53,8 @@ class ReliableEventHandler(EventHandler):
     def setup(self):
         super().setup()
         arguments = self.container.config.get("EVENT_QUEUE_ARGUMENTS") or {}
+        if isinstance(arguments, str):  # from the environment, as JSON
+            arguments = json.loads(arguments)
         if arguments:
             self.queue.queue_arguments = dict(arguments)
         self.retry_pause = float(self.container.config.get("EVENT_RETRY_PAUSE", 1.0))

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from services.common.db import BigId
+from services.common.db import BigId, UTCDateTime
 
 
 class Base(DeclarativeBase):
@@ -36,9 +36,9 @@ class Case(Base):
     incident: Mapped[str | None] = mapped_column(String(8))
     media: Mapped[list] = mapped_column(JSON, default=list)
     submitted_by: Mapped[str | None] = mapped_column(String(64))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     accept_due: Mapped[date | None] = mapped_column(Date)
-    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decline_reason: Mapped[str | None] = mapped_column(String(32))
     repeat_count: Mapped[int] = mapped_column(Integer, default=1)
     merged_into: Mapped[str | None] = mapped_column(String(32))
@@ -46,13 +46,13 @@ class Case(Base):
     task_id: Mapped[str | None] = mapped_column(String(32))
     assignee_name: Mapped[str | None] = mapped_column(String(64))
     agency: Mapped[str | None] = mapped_column(String(120))
-    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
     result: Mapped[str | None] = mapped_column(Text)
     founded: Mapped[bool | None] = mapped_column(Boolean)
     rating_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     rating_score: Mapped[int | None] = mapped_column(Integer)
     rating_comment: Mapped[str | None] = mapped_column(Text)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     complainant: Mapped["Complainant | None"] = relationship(back_populates="case",
                                                              uselist=False)
@@ -85,7 +85,7 @@ class CaseHistory(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case.id"), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
     action: Mapped[str] = mapped_column(String(32))
     actor_id: Mapped[str | None] = mapped_column(String(64))
     actor_role: Mapped[str | None] = mapped_column(String(32))

@@ -16,6 +16,7 @@ from services.dispatch.grids import GridRegistry
 from services.dispatch.models import ExtensionRequest, Task, TaskHistory
 
 OPEN = ("assigned", "accepted", "closed", "reopened")
+SYSTEM = {"id": "dispatch", "role": "system"}
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -87,6 +88,7 @@ def assign_case(uow, payload: dict, registry: GridRegistry, policy: Policy) -> T
     existing = uow.session.scalars(select(Task).where(Task.case_no == payload["case_no"])).first()
     if existing is not None:
         return existing  # one task per case, whatever happens upstream
+    uow.actor = SYSTEM  # routing is the platform's act, not the intake operator's
     rules = policy.for_region(payload["region_code"])
     target = route(registry, rules, payload)
     due = deadlines.compute_deadline(rules, payload["category"], payload["priority"], uow.now)

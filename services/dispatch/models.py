@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from services.common.db import BigId
+from services.common.db import BigId, UTCDateTime
 
 
 class Base(DeclarativeBase):
@@ -60,21 +60,21 @@ class Task(Base):
     address: Mapped[str | None] = mapped_column(String(300))
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    warn_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    deadline: Mapped[datetime] = mapped_column(UTCDateTime())
+    warn_at: Mapped[datetime] = mapped_column(UTCDateTime())
     deadline_estimated: Mapped[bool] = mapped_column(Boolean, default=False)
     warned: Mapped[bool] = mapped_column(Boolean, default=False)
     rung: Mapped[int] = mapped_column(Integer, default=0)
     # The next moment the sweep must look at this task; NULL when nothing is pending.
-    next_check_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     extensions: Mapped[int] = mapped_column(Integer, default=0)
     result: Mapped[str | None] = mapped_column(Text)
     founded: Mapped[bool | None] = mapped_column(Boolean)
     evidence: Mapped[list] = mapped_column(JSON, default=list)
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     history: Mapped[list["TaskHistory"]] = relationship(back_populates="task",
                                                         order_by="TaskHistory.id")
@@ -85,7 +85,7 @@ class TaskHistory(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     task_id: Mapped[str] = mapped_column(ForeignKey("task.id"), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
     action: Mapped[str] = mapped_column(String(32))
     actor_id: Mapped[str | None] = mapped_column(String(64))
     actor_role: Mapped[str | None] = mapped_column(String(32))
@@ -106,5 +106,5 @@ class ExtensionRequest(Base):
     status: Mapped[str] = mapped_column(String(12), default="pending")
     requested_by: Mapped[str | None] = mapped_column(String(64))
     decided_by: Mapped[str | None] = mapped_column(String(64))
-    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
