@@ -196,3 +196,30 @@ def test_healthz_and_openapi(system):
     assert doc["openapi"].startswith("3.")
     assert "/api/v1/reports" in doc["paths"]
     assert "/api/v1/tasks/{task_id}/verify" in doc["paths"]
+
+
+def test_people_are_told_and_regions_are_counted(system):
+    """notify turns the steps into messages; ranking counts them per region."""
+    chief = _grid(system, VILLAGE)["chief"]
+    r = system.call("POST", "/api/v1/intake", "intake-360323", json={
+        "channel": "hotline", "category": "air.odour",
+        "description": "化工厂夜间异味 " + uuid.uuid4().hex, "grid_code": VILLAGE,
+        "complainant": {"name": "赵先生", "phone": "13907990003"}})
+    case_no = r.json()["case_no"]
+    system.call("POST", f"/api/v1/cases/{case_no}/accept", "intake-360323", json={})
+    _task_for(system, case_no)
+
+    def told():
+        inbox = system.call("GET", "/api/v1/messages", chief["id"]).json()
+        return [m for m in inbox if m["case_no"] == case_no and m["event_type"] == "task_assigned"]
+    message = wait_for(told, message="in-app message to the assignee")[0]
+    assert case_no in message["body"]
+    assert "13907990003" not in message["body"] and "赵先生" not in message["body"]
+
+    def counted():
+        rows = system.call("GET", "/api/v1/stats/regions?period=2026-11").json()
+        county = {r["scope"]: r["counters"] for r in rows}.get("360323", {})
+        return county.get("task_assigned", 0) >= 1 and county
+    county = wait_for(counted, message="ranking counters")
+    assert county["case_received"] >= county["case_accepted"] >= 1
+    assert county.get("channel:hotline", 0) >= 1
