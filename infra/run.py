@@ -13,13 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-import requests
 from kombu import Connection
 
+from infra import processes
 from services.common import config
-
-SERVICES = ("complaints", "dispatch", "notify", "ranking", "gateway")
-
 
 def broker_reachable(uri: str) -> bool:
     try:
@@ -45,19 +42,12 @@ def main() -> int:
     if not tokens_file.exists():
         subprocess.run([sys.executable, "-m", "infra.seed"], check=True, env=env)
     logs = config.data_dir() / "logs"
-    logs.mkdir(exist_ok=True)
-    procs = {}
-    for name in SERVICES:
-        log = open(logs / f"{name}.log", "ab")
-        procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "nameko", "run", "--config", "infra/nameko.yaml",
-             f"services.{name}.service"], cwd=config.ROOT, env=env, stdout=log,
-            stderr=subprocess.STDOUT)
+    procs = processes.start_all(env, logs)
     address = env.get("WEB_SERVER_ADDRESS", "127.0.0.1:8000")
     base = f"http://{address}"
-    if not _wait_healthy(base, procs):
+    if not processes.wait_healthy(base, procs):
         print(f"envgrid: services did not become healthy; see {logs}/")
-        _stop(procs)
+        processes.stop_all(procs)
         return 1
     tokens = json.loads(tokens_file.read_text())
     print(f"""
@@ -76,7 +66,7 @@ demo tokens ({len(tokens)} accounts) in {tokens_file}, e.g.
   dispatcher-360323       {tokens['dispatcher-360323']}
   supervisor-360323       {tokens['supervisor-360323']}
 Ctrl-C stops everything.""")
-    signal.signal(signal.SIGTERM, lambda *_: (_stop(procs), sys.exit(0)))
+    signal.signal(signal.SIGTERM, lambda *_: (processes.stop_all(procs), sys.exit(0)))
     try:
         while all(p.poll() is None for p in procs.values()):
             time.sleep(1)
@@ -86,32 +76,7 @@ Ctrl-C stops everything.""")
     except KeyboardInterrupt:
         return 0
     finally:
-        _stop(procs)
-
-
-def _wait_healthy(base: str, procs: dict, timeout: float = 60) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in procs.values()):
-            return False
-        try:
-            if requests.get(base + "/healthz", timeout=5).status_code == 200:
-                return True
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    return False
-
-
-def _stop(procs: dict) -> None:
-    for p in procs.values():
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in procs.values():
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
+        processes.stop_all(procs)
 
 
 if __name__ == "__main__":

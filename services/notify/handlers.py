@@ -83,12 +83,20 @@ class Directory:
 
 
 def plan_deliveries(uow, payload: dict, subs: Subscriptions, directory: Directory,
-                    policy: dict) -> int:
-    """Record every message an event calls for. Re-planning the same event adds nothing."""
+                    policy: dict, available: set[str]) -> int:
+    """Record every message an event calls for, on the channels this deployment has (an SMS
+    planned where no SMS gateway is configured falls back like an SMS-less number).
+    Re-planning the same event adds nothing."""
     created = 0
     for planned in subs.plan(payload):
         for recipient in directory.resolve(planned, payload):
-            channels = messages.choose_channels(planned.channels, recipient.contact)
+            contact = recipient.contact
+            if contact is not None:
+                contact = messages.Contact(
+                    phone=contact.phone if "sms" in available else None,
+                    email=contact.email if "email" in available else None,
+                    user_id=contact.user_id, lang=contact.lang)
+            channels = messages.choose_channels(planned.channels, contact)
             context = messages.build_context(payload, recipient.lang, subs.settings,
                                              policy=policy)
             for channel in channels:

@@ -26,12 +26,12 @@ class NotifyService:
     @on_event("complaints", "#")
     def on_complaints_event(self, uow, payload):
         handlers.plan_deliveries(uow, payload, self.outbound.subscriptions, self._directory(),
-                                 policy().data)
+                                 policy().data, set(self.outbound.channels))
 
     @on_event("dispatch", "#")
     def on_dispatch_event(self, uow, payload):
         handlers.plan_deliveries(uow, payload, self.outbound.subscriptions, self._directory(),
-                                 policy().data)
+                                 policy().data, set(self.outbound.channels))
 
     @every("DELIVERY_INTERVAL_SECONDS", 1)
     def deliver(self):

@@ -1,0 +1,53 @@
+"""Start and stop the service processes (one ``nameko run`` each), for ``make run``, the fault
+test and the benchmarks."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from services.common import config
+
+SERVICES = ("complaints", "dispatch", "notify", "ranking", "gateway")
+
+
+def start(name: str, env: dict, logs: Path) -> subprocess.Popen:
+    logs.mkdir(parents=True, exist_ok=True)
+    log = open(logs / f"{name}.log", "ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "nameko", "run", "--config", "infra/nameko.yaml",
+         f"services.{name}.service"], cwd=config.ROOT, env=env, stdout=log,
+        stderr=subprocess.STDOUT)
+
+
+def start_all(env: dict, logs: Path) -> dict[str, subprocess.Popen]:
+    return {name: start(name, env, logs) for name in SERVICES}
+
+
+def wait_healthy(base: str, procs: dict, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs.values()):
+            return False
+        try:
+            if requests.get(base + "/healthz", timeout=5).status_code == 200:
+                return True
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def stop_all(procs: dict) -> None:
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs.values():
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
