@@ -15,6 +15,9 @@ OPEN_STATUSES = ("received", "accepted", "assigned", "in_progress", "resolved")
 CLOSED_STATUSES = ("declined", "closed", "merged", "referred")
 MAX_DESCRIPTION = 4000
 MAX_MEDIA = 9
+REPEAT_RADIUS_M = 200
+# A box a little larger than the radius at China's latitudes; the exact distance decides.
+REPEAT_RADIUS_DEGREES = 0.003
 
 _CODE = re.compile(r"^\d{6}(\d{3}(\d{3})?)?$")
 _GRID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]{3,31}$")
@@ -186,7 +189,7 @@ def is_repeat(new: Submission, open_case: dict, window_days: int) -> bool:
             open_case.get("enterprise")):
         return True
     if new.lat is not None and open_case.get("lat") is not None:
-        return distance_m(new.lat, new.lon, open_case["lat"], open_case["lon"]) <= 200
+        return distance_m(new.lat, new.lon, open_case["lat"], open_case["lon"]) <= REPEAT_RADIUS_M
     if new.address and open_case.get("address"):
         return new.address == open_case["address"]
     return False

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from services.common import events
 from services.common.authz import Principal, may_see_complainant, require_scope
@@ -66,7 +66,8 @@ def submit(uow, cmd: dict, policy: Policy, idempotency_key: str | None = None) -
                 lat=sub.lat, lon=sub.lon, enterprise=sub.enterprise, incident=sub.incident,
                 media=list(sub.media), submitted_by=(uow.actor or {}).get("id"),
                 received_at=sub.received_at, accept_due=_accept_due(rules, sub.received_at),
-                idempotency_key=idempotency_key, updated_at=uow.now, repeat_count=1)
+                idempotency_key=idempotency_key, updated_at=uow.now, repeat_count=1,
+                history=[], complainant=None)  # new: nothing to lazy-load
     if sub.complainant is not None:
         phone = parse_phone(sub.complainant["phone"]) if sub.complainant.get("phone") else None
         case.complainant = Complainant(
@@ -115,21 +116,32 @@ def _reporter(case: Case) -> str | None:
 
 
 def _find_repeat(uow, sub: domain.Submission, rules: dict, exclude_id: int) -> Case | None:
+    """The open case this submission repeats, if any. SQL narrows the candidates to those that
+    could match (same enterprise name, a nearby point, the same address); the domain decides."""
+    same_place = []
+    if sub.enterprise:
+        same_place.append(Case.enterprise.is_not(None))
+    if sub.lat is not None:
+        box = domain.REPEAT_RADIUS_DEGREES
+        same_place.append(Case.lat.between(sub.lat - box, sub.lat + box)
+                          & Case.lon.between(sub.lon - box, sub.lon + box))
+    if sub.address:
+        same_place.append(Case.address == sub.address)
+    if not same_place:
+        return None  # nothing to compare a place by: never merge on category alone
     window = int(rules["intake"].get("repeat_window_days", 60))
-    candidates = uow.session.scalars(
-        select(Case).where(Case.category == sub.category,
-                           Case.status.in_(domain.OPEN_STATUSES),
-                           Case.region_code.startswith(sub.region_code[:4]),
-                           Case.received_at >= sub.received_at - timedelta(days=window),
-                           Case.id != exclude_id)
+    columns = (Case.id, Case.status, Case.category, Case.received_at, Case.enterprise, Case.lat,
+               Case.lon, Case.address)
+    rows = uow.session.execute(
+        select(*columns).where(Case.category == sub.category,
+                               Case.status.in_(domain.OPEN_STATUSES),
+                               Case.region_code.startswith(sub.region_code[:4]),
+                               Case.received_at >= sub.received_at - timedelta(days=window),
+                               Case.id != exclude_id, or_(*same_place))
         .order_by(Case.id).limit(200)).all()
-    for candidate in candidates:
-        view = {"status": candidate.status, "category": candidate.category,
-                "received_at": _aware(candidate.received_at, sub.received_at),
-                "enterprise": candidate.enterprise, "lat": candidate.lat, "lon": candidate.lon,
-                "address": candidate.address}
-        if domain.is_repeat(sub, view, window):
-            return candidate
+    for row in rows:
+        if domain.is_repeat(sub, row._asdict(), window):
+            return uow.session.get(Case, row.id)
     return None
 
 

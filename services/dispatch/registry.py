@@ -3,6 +3,7 @@ loaded from the ``grid_node`` table and reloaded when another instance imports a
 from __future__ import annotations
 
 import logging
+import time
 
 from nameko.extensions import DependencyProvider
 from shapely.geometry import mapping, shape
@@ -62,14 +63,20 @@ class Registry(DependencyProvider):
     def setup(self):
         self._registry = None
         self._version = -1
+        self._checked_at = 0.0
         # The bound Database of this container (not the service attribute: dependencies are
         # injected in no fixed order, so ``service.db`` may not be set yet).
         self._db = next(d for d in self.container.dependencies if isinstance(d, Database))
 
     def get_dependency(self, worker_ctx):
-        with self._db.unit_of_work() as uow:
-            version = current_version(uow.session)
-            if version != self._version or self._registry is None:
-                self._registry = load(uow.session)
-                self._version = version
+        # Look for a newer version at most once a second: an import elsewhere shows up within
+        # a second, and routing does not pay a query per case.
+        now = time.monotonic()
+        if self._registry is None or now - self._checked_at > 1.0:
+            with self._db.unit_of_work() as uow:
+                version = current_version(uow.session)
+                if version != self._version or self._registry is None:
+                    self._registry = load(uow.session)
+                    self._version = version
+            self._checked_at = now
         return self._registry

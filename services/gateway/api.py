@@ -8,12 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+import time
+
 import eventlet
 
 from services.common.errors import NotFound, ValidationError
 from services.gateway import schemas
 
 GRID_CHECK_SECONDS = 2
+# Grid codes dispatch confirmed recently: redistricting is rare, a minute of caching is safe.
+_KNOWN_GRIDS: dict[str, float] = {}
 
 STAFF = ("grid_worker", "grid_chief", "intake", "dispatcher", "enforcement", "supervisor", "admin")
 ASSIGNEES = ("grid_worker", "grid_chief", "enforcement", "dispatcher", "supervisor", "admin")
@@ -82,14 +86,18 @@ def _idem(ctx) -> str | None:
 def _check_grid(ctx, grid_code):
     """Refuse an unknown grid code, unless dispatch cannot answer right now: a submission is
     never turned away because another service is down (dispatch routes it when it is back)."""
-    if grid_code is None:
+    if grid_code is None or _KNOWN_GRIDS.get(grid_code, 0) > time.monotonic():
         return
     try:
         with eventlet.Timeout(GRID_CHECK_SECONDS):
             grid = ctx.service.dispatch.get_grid(grid_code)
     except eventlet.Timeout:
         return
-    if grid is None:
+    if grid is not None:
+        if len(_KNOWN_GRIDS) > 100_000:
+            _KNOWN_GRIDS.clear()
+        _KNOWN_GRIDS[grid_code] = time.monotonic() + 60
+    else:
         raise ValidationError(f"unknown grid {grid_code}", code="unknown_grid", field="grid_code")
 
 

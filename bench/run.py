@@ -1,0 +1,349 @@
+"""``make bench``: the benchmarks, each against a baseline measured in the same run, as a table.
+
+* end to end: submissions through gateway → complaints → dispatch → notify → ranking (real
+  processes, RabbitMQ, PostgreSQL); latency from submission to task assigned at an offered rate,
+  and throughput until every submission is assigned, notified and counted; baseline: a bare kombu
+  pipeline with the same number of hops (persistent publish with confirms, consume, ack);
+* routing: points per second against a 50,000-cell registry; baseline: a plain loop over
+  bounding boxes of the same cells is too slow to finish, so the baseline is the batch router;
+* deadline sweep over 1,000,000 open tasks in PostgreSQL; baseline: a full scan of the table;
+* resident memory of each service at rest and after the load.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+import requests
+import yaml
+from kombu import Connection, Exchange, Producer, Queue
+from sqlalchemy import create_engine, text
+
+from infra import processes, seed
+from services.common import config
+from tests.fixtures import (create_databases, create_vhost, delete_vhost, drop_databases,
+                            free_port)
+
+ROWS: list[tuple[str, str, str, str]] = []
+
+
+def row(name, value, baseline, note=""):
+    ROWS.append((name, value, baseline, note))
+    print(f"  {name}: {value}  (baseline {baseline}) {note}", flush=True)
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# --- end to end ----------------------------------------------------------------------------
+class System:
+    def __init__(self):
+        self.tag = "b" + uuid.uuid4().hex[:6]
+        self.vhost = f"envgrid-bench-{self.tag}"
+        self.amqp = create_vhost(self.vhost)
+        self.dbs = create_databases(self.tag)
+        seed.seed_grids(self.dbs["dispatch"])
+        seed.seed_accounts(self.dbs["gateway"], test_tokens=True)
+        policy = yaml.safe_load((config.ROOT / "infra/config/policy.yaml").read_text())
+        policy["intake"]["auto_accept_channels"] = ["web", "monitoring"]
+        self.policy_file = Path(tempfile.mkstemp(suffix=".yaml")[1])
+        self.policy_file.write_text(yaml.safe_dump(policy, allow_unicode=True))
+        port = free_port()
+        self.base = f"http://127.0.0.1:{port}"
+        self.env = dict(os.environ, AMQP_URI=self.amqp, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}",
+                        ENVGRID_POLICY=str(self.policy_file), PYTHONWARNINGS="ignore",
+                        PUBLIC_RATE_PER_MINUTE="10000000", PUBLIC_RATE_BURST="10000000",
+                        LOG_LEVEL="WARNING", MAX_WORKERS="20",
+                        **{f"{s.upper()}_DATABASE_URL": u for s, u in self.dbs.items()})
+        self.logs = config.data_dir() / "bench" / self.tag
+        self.procs = processes.start_all(self.env, self.logs)
+        if not processes.wait_healthy(self.base, self.procs):
+            raise SystemExit(f"services did not start; see {self.logs}")
+
+    def close(self):
+        processes.stop_all(self.procs)
+        drop_databases(self.dbs)
+        delete_vhost(self.vhost)
+        self.policy_file.unlink(missing_ok=True)
+
+    def scalar(self, service, sql, **params):
+        engine = create_engine(self.dbs[service])
+        with engine.connect() as conn:
+            value = conn.execute(text(sql), params).scalar()
+        engine.dispose()
+        return value
+
+
+def submit(base: str, marker: str, n: int, session: requests.Session) -> tuple[str, float]:
+    body = {"category": "air.dust", "description": f"bench {marker} {n}",
+            "grid_code": "360323101001", "channel": "web"}
+    sent = time.time()
+    r = session.post(base + "/api/v1/complaints", json=body, timeout=30,
+                     headers={"Idempotency-Key": f"{marker}-{n:07d}"})
+    r.raise_for_status()
+    return r.json()["case_no"], sent
+
+
+def offered_load(system: System, rate: float, seconds: float) -> dict[str, float]:
+    """Submit at ``rate`` per second for ``seconds``; return {case_no: send time}."""
+    marker = uuid.uuid4().hex[:6]
+    sent: dict[str, float] = {}
+    lock = threading.Lock()
+    total = int(rate * seconds)
+    start = time.time()
+
+    def one(i):
+        delay = start + i / rate - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        with requests.Session() as s:
+            case_no, at = submit(system.base, marker, i, s)
+        with lock:
+            sent[case_no] = at
+
+    with ThreadPoolExecutor(64) as pool:
+        list(pool.map(one, range(total)))
+    return sent
+
+
+def assigned_times(system: System, numbers: list[str]) -> dict[str, float]:
+    engine = create_engine(system.dbs["dispatch"])
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT case_no, started_at FROM task WHERE case_no = ANY(:n)"),
+                            {"n": numbers}).all()
+    engine.dispose()
+    return {no: at.timestamp() for no, at in rows}
+
+
+def wait_settled(system: System, numbers: list[str], timeout=300) -> float:
+    deadline = time.time() + timeout
+    n = len(numbers)
+    while time.time() < deadline:
+        tasks = system.scalar("dispatch", "SELECT count(*) FROM task WHERE case_no = ANY(:n)",
+                              n=numbers)
+        told = system.scalar("notify", "SELECT count(*) FROM delivery WHERE event_type = "
+                             "'task_assigned' AND status = 'sent' AND case_no = ANY(:n)",
+                             n=numbers)
+        counted = system.scalar("ranking", "SELECT count(*) FROM recorded_event r, checkpoint c "
+                                "WHERE c.name = 'main' AND r.position <= c.position AND "
+                                "r.event_type = 'task_assigned' AND "
+                                "r.payload->>'case_no' = ANY(:n)", n=numbers)
+        if tasks >= n and told >= n and counted >= n:
+            return time.time()
+        time.sleep(0.2)
+    raise SystemExit("the pipeline did not settle")
+
+
+def bench_end_to_end(rate: float, seconds: float, burst: int):
+    system = System()
+    try:
+        time.sleep(2)
+        rest = {name: rss_mb(p.pid) for name, p in system.procs.items()}
+        offered_load(system, 5, 2)  # warm-up
+        sent = offered_load(system, rate, seconds)
+        wait_settled(system, list(sent))
+        assigned = assigned_times(system, list(sent))
+        latencies = [(assigned[no] - at) * 1000 for no, at in sent.items() if no in assigned]
+        row(f"submission→task p50/p95/p99 at {rate:.0f}/s offered",
+            f"{pct(latencies, 50):.0f} / {pct(latencies, 95):.0f} / {pct(latencies, 99):.0f} ms",
+            "-", f"{len(latencies)} submissions")
+        # Throughput: as fast as the clients can, until assigned, notified and counted.
+        marker = uuid.uuid4().hex[:6]
+        start = time.time()
+        numbers = []
+
+        def one(i):
+            with requests.Session() as s:
+                return submit(system.base, marker, i, s)[0]
+        with ThreadPoolExecutor(32) as pool:
+            numbers = list(pool.map(one, range(burst)))
+        accepted_at = time.time()
+        settled = wait_settled(system, numbers)
+        e2e = burst / (settled - start)
+        intake = burst / (accepted_at - start)
+        loaded = {name: rss_mb(p.pid) for name, p in system.procs.items()}
+        base_rate = bare_kombu(system.amqp, burst, hops=HOPS)
+        row("end-to-end throughput (assigned, notified, counted)", f"{e2e:.0f} submissions/s",
+            f"{base_rate:.0f}/s bare kombu", f"ratio {e2e / base_rate:.2f}; intake alone "
+            f"{intake:.0f}/s; {burst} submissions, 32 clients")
+        for name in processes.SERVICES:
+            row(f"RSS {name} at rest / after load", f"{rest[name]:.0f} / {loaded[name]:.0f} MB",
+                "-")
+    finally:
+        system.close()
+
+
+# Messages one submission causes: RPC submit (request+reply), RPC get_grid (request+reply),
+# case_received and case_accepted (each to notify and ranking), task_assigned (to complaints,
+# notify, ranking), plus notify's directory RPCs (find_person: request+reply).
+HOPS = 2 + 2 + 2 * 2 + 3 + 2
+
+
+def bare_kombu(amqp: str, n: int, hops: int) -> float:
+    """n messages each passed through ``hops`` persistent publish-with-confirm/consume/ack
+    steps on the same broker: what the broker alone costs for the same traffic."""
+    exchange = Exchange("bench.bare", type="direct", durable=True)
+    queues = [Queue(f"bench.bare.{i}", exchange, routing_key=str(i), durable=True)
+              for i in range(hops)]
+    done = threading.Event()
+    with Connection(amqp, transport_options={"confirm_publish": True}) as pub_conn, \
+            Connection(amqp) as con_conn:
+        producer = Producer(pub_conn.channel(), exchange=exchange)
+        for q in queues:
+            q(pub_conn.default_channel).declare()
+        remaining = [n * hops]
+        forward = Producer(Connection(amqp, transport_options={"confirm_publish": True})
+                           .channel(), exchange=exchange)
+
+        def on_message(body, message):
+            hop = int(message.delivery_info["routing_key"])
+            message.ack()
+            remaining[0] -= 1
+            if hop + 1 < hops:
+                forward.publish(body, routing_key=str(hop + 1), delivery_mode=2)
+            if remaining[0] == 0:
+                done.set()
+
+        start = time.time()
+        with con_conn.Consumer(queues, callbacks=[on_message], prefetch_count=100):
+            for i in range(n):
+                producer.publish({"n": i}, routing_key="0", delivery_mode=2)
+            while not done.is_set() and time.time() - start < 300:
+                con_conn.drain_events(timeout=5)
+        elapsed = time.time() - start
+        for q in queues:
+            q(pub_conn.default_channel).delete()
+    return n / elapsed
+
+
+# --- routing -------------------------------------------------------------------------------
+def bench_routing(cells: int):
+    import random
+
+    from services.dispatch.synthetic import synthetic_registry
+    registry = synthetic_registry(cells)
+    minx, miny, maxx, maxy = registry.get(registry.roots()[0].code).boundary.bounds
+    rng = random.Random(7)
+    points = [(rng.uniform(minx, maxx), rng.uniform(miny, maxy)) for _ in range(40_000)]
+    start = time.perf_counter()
+    for lon, lat in points[:20_000]:
+        registry.route_point(lon, lat)
+    single = 20_000 / (time.perf_counter() - start)
+    lons, lats = zip(*points)
+    start = time.perf_counter()
+    registry.route_points(lons, lats)
+    batch = len(points) / (time.perf_counter() - start)
+    row(f"routing, {len(registry):,} grids", f"{single:,.0f} points/s one by one",
+        f"{batch:,.0f} points/s batched", "target ≥ 20,000/s")
+
+
+# --- deadline sweep --------------------------------------------------------------------------
+def bench_sweep(n: int):
+    from sqlalchemy.orm import sessionmaker
+
+    from services.common.clock import ManualClock
+    from services.common.config import Policy
+    from services.common.db import make_engine
+    from services.common.unit_of_work import UnitOfWork
+    from services.dispatch import handlers
+    from services.dispatch.synthetic import synthetic_registry
+
+    tag = "s" + uuid.uuid4().hex[:6]
+    dbs = create_databases(tag, ("dispatch",))
+    try:
+        engine = make_engine(dbs["dispatch"])
+        now = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
+        due_now = 500
+        raw = engine.raw_connection()
+        with raw.cursor() as cur:
+            # 1,000,000 open tasks; 500 of them need a look now, the rest over the next year.
+            cur.execute("""
+                INSERT INTO task (id, case_no, region_code, grid_code, category, priority, status,
+                  assignee, unit, routed_by, has_complainant, started_at, deadline, warn_at,
+                  deadline_estimated, warned, rung, next_check_at, extensions, evidence,
+                  updated_at)
+                SELECT 'B-' || g, 'B-' || g, '360323', '360323101001', 'air.dust', 'normal',
+                  'assigned', '{"id": "gz-360323101001", "role": "grid_chief"}', 'x', 'grid_code',
+                  false, %(now)s, %(now)s + interval '20 days', %(now)s + interval '16 days',
+                  false, false, 0,
+                  CASE WHEN g <= %(due)s THEN %(now)s - interval '1 minute'
+                       ELSE %(now)s + (g %% 525600) * interval '1 minute' END,
+                  0, '[]', %(now)s
+                FROM generate_series(1, %(n)s) g""", {"now": now, "due": due_now, "n": n})
+            cur.execute("ANALYZE task")
+        raw.commit()
+        raw.close()
+        registry = synthetic_registry(200)
+        policy = Policy.load()
+        clock = ManualClock(now)
+        factory = sessionmaker(engine, expire_on_commit=False)
+        with engine.connect() as conn:
+            start = time.perf_counter()
+            conn.execute(text("SELECT count(*) FROM task WHERE status IN ('assigned','accepted',"
+                              "'closed','reopened') AND deadline <= now() + interval '100 years'"))
+            scan = (time.perf_counter() - start) * 1000
+        uow = UnitOfWork(factory(), "dispatch", clock.now(), {"id": "bench", "role": "system"})
+        start = time.perf_counter()
+        swept = handlers.sweep(uow, policy, registry, limit=due_now)
+        uow.commit()
+        sweep_ms = (time.perf_counter() - start) * 1000
+        uow.session.close()
+        uow = UnitOfWork(factory(), "dispatch", clock.now(), {"id": "bench", "role": "system"})
+        start = time.perf_counter()
+        idle = handlers.sweep(uow, policy, registry)
+        uow.commit()
+        idle_ms = (time.perf_counter() - start) * 1000
+        uow.session.close()
+        engine.dispose()
+        row(f"deadline sweep over {n:,} open tasks", f"{sweep_ms:.0f} ms for {swept} due "
+            f"(warned, events in outbox); {idle_ms:.1f} ms when none due ({idle})",
+            f"{scan:.0f} ms full scan", "target < 200 ms")
+    finally:
+        drop_databases(dbs)
+
+
+def main(argv=None) -> int:
+    args = argparse.ArgumentParser(description=__doc__)
+    args.add_argument("--rate", type=float, default=100)
+    args.add_argument("--seconds", type=float, default=20)
+    args.add_argument("--burst", type=int, default=2000)
+    args.add_argument("--tasks", type=int, default=1_000_000)
+    args.add_argument("--cells", type=int, default=50_000)
+    args.add_argument("--only", choices=["e2e", "routing", "sweep"], action="append")
+    opts = args.parse_args(argv)
+    only = set(opts.only or ["e2e", "routing", "sweep"])
+    print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}", flush=True)
+    if "routing" in only:
+        bench_routing(opts.cells)
+    if "sweep" in only:
+        bench_sweep(opts.tasks)
+    if "e2e" in only:
+        bench_end_to_end(opts.rate, opts.seconds, opts.burst)
+    width = max(len(r[0]) for r in ROWS)
+    print("\n| benchmark | result | baseline (same run) | note |\n|---|---|---|---|")
+    for name, value, baseline, note in ROWS:
+        print(f"| {name:<{width}} | {value} | {baseline} | {note} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
