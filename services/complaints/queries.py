@@ -1,6 +1,8 @@
 """Read side of the complaints service: case lookups and lists, scoped to the caller."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from sqlalchemy import select, text
 
 from services.common.authz import Principal, in_scope
@@ -34,3 +36,35 @@ def list_cases(uow, filters: dict, principal: Principal) -> list[dict]:
 def health(uow) -> dict:
     uow.session.execute(text("SELECT 1"))
     return {"ok": True}
+
+
+OPEN311_CLOSED = ("declined", "closed", "merged", "referred")
+
+
+def public_requests(uow, filters: dict) -> list[dict]:
+    """Cases as Open311 shows them to anyone: what and where, never who reported it.
+    Defaults follow GeoReport v2: the last 90 days, at most 1,000."""
+    query = select(Case).order_by(Case.id.desc()).limit(1000)
+    if filters.get("case_nos"):
+        query = query.where(Case.case_no.in_(filters["case_nos"]))
+    else:
+        end = datetime.fromisoformat(filters["end_date"]) if filters.get("end_date") else uow.now
+        start = (datetime.fromisoformat(filters["start_date"]) if filters.get("start_date")
+                 else end - timedelta(days=90))
+        query = query.where(Case.received_at >= start, Case.received_at <= end)
+    if filters.get("categories"):
+        query = query.where(Case.category.in_(filters["categories"]))
+    if filters.get("status") == "closed":
+        query = query.where(Case.status.in_(OPEN311_CLOSED))
+    elif filters.get("status") == "open":
+        query = query.where(Case.status.not_in(OPEN311_CLOSED))
+    cases = uow.session.scalars(query).all()
+    if filters.get("case_nos") and not cases:
+        raise NotFound("no such service request", code="case_not_found",
+                       field="service_request_id")
+    return [{"case_no": c.case_no, "status": c.status, "category": c.category,
+             "description": c.description, "address": c.address, "lat": c.lat, "lon": c.lon,
+             "media": c.media, "agency": c.agency, "result": c.result,
+             "decline_reason": c.decline_reason, "merged_into": c.merged_into,
+             "received_at": c.received_at.isoformat(), "updated_at": c.updated_at.isoformat(),
+             "deadline": c.deadline.isoformat() if c.deadline else None} for c in cases]

@@ -61,6 +61,11 @@ class ComplaintsService:
         with self.db.unit_of_work() as uow:
             return queries.list_cases(uow, filters, Principal.from_dict(principal))
 
+    @rpc(expected_exceptions=DomainError)
+    def public_requests(self, filters):
+        with self.db.unit_of_work() as uow:
+            return queries.public_requests(uow, filters)
+
     @rpc
     def contact_for_notification(self, case_no):
         with self.db.unit_of_work() as uow:

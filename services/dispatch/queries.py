@@ -53,6 +53,21 @@ def grid_view(registry, code: str) -> dict | None:
             "population": grid.population}
 
 
+def locate(registry, lon, lat, address) -> dict | None:
+    """The lowest grid and its county for a point or an address, for intake to file a case in
+    the right region before dispatch routes it."""
+    grid = None
+    if lon is not None and lat is not None:
+        grid = registry.route_point(float(lon), float(lat))
+    if grid is None and address:
+        grid = registry.route_address(str(address))
+    if grid is None:
+        return None
+    county = next((g.code for g in [grid, *registry.ancestors(grid.code)]
+                   if g.code.isdigit() and len(g.code) == 6), None)
+    return {"grid_code": grid.code, "region_code": county}
+
+
 def find_person(registry, person_id: str | None) -> dict | None:
     """A grid chief or worker by id, with the work contact notify needs to reach them."""
     if not person_id:

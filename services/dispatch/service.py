@@ -100,6 +100,10 @@ class DispatchService:
         return queries.grid_view(self.registry, code)
 
     @rpc
+    def locate(self, lon, lat, address):
+        return queries.locate(self.registry, lon, lat, address)
+
+    @rpc
     def find_person(self, person_id):
         return queries.find_person(self.registry, person_id)
 

@@ -56,21 +56,37 @@ def submit_report(ctx, body):
     """Patrol report (网格员巡查上报): grid worker's own grid unless another is named."""
     cmd = dict(body, channel="patrol")
     cmd.setdefault("grid_code", ctx.principal.grid_code)
-    _check_grid(ctx, cmd.get("grid_code"))
-    return 201, ctx.service.complaints.submit(cmd, ctx.who, _idem(ctx))
+    return 201, ctx.service.complaints.submit(prepare(ctx.service, cmd), ctx.who, _idem(ctx))
 
 
 def submit_complaint(ctx, body):
     cmd = dict(body)
     cmd.setdefault("channel", "web")
-    _check_grid(ctx, cmd.get("grid_code"))
-    view = ctx.service.complaints.submit(cmd, None, _idem(ctx))
-    return 201, view
+    return 201, ctx.service.complaints.submit(prepare(ctx.service, cmd), None, _idem(ctx))
 
 
 def submit_intake(ctx, body):
-    _check_grid(ctx, body.get("grid_code"))
-    return 201, ctx.service.complaints.submit(dict(body), ctx.who, _idem(ctx))
+    return 201, ctx.service.complaints.submit(prepare(ctx.service, dict(body)), ctx.who,
+                                              _idem(ctx))
+
+
+def prepare(service, cmd: dict) -> dict:
+    """Check the grid code and find the region of a submission that names none, so the right
+    county's intake desk sees it at once. Neither check may turn a submission away when
+    dispatch is slow or down: dispatch routes the case when it is back."""
+    _check_grid(service, cmd.get("grid_code"))
+    if cmd.get("grid_code") or cmd.get("region_code"):
+        return cmd
+    if cmd.get("lat") is None and not cmd.get("address"):
+        return cmd
+    try:
+        with eventlet.Timeout(GRID_CHECK_SECONDS):
+            found = service.dispatch.locate(cmd.get("lon"), cmd.get("lat"), cmd.get("address"))
+    except eventlet.Timeout:
+        return cmd
+    if found and found.get("region_code"):
+        cmd["region_code"] = found["region_code"]
+    return cmd
 
 
 def _idem(ctx) -> str | None:
@@ -83,14 +99,14 @@ def _idem(ctx) -> str | None:
     return f"{ctx.principal.id or 'public'}:{key}"
 
 
-def _check_grid(ctx, grid_code):
+def _check_grid(service, grid_code):
     """Refuse an unknown grid code, unless dispatch cannot answer right now: a submission is
     never turned away because another service is down (dispatch routes it when it is back)."""
     if grid_code is None or _KNOWN_GRIDS.get(grid_code, 0) > time.monotonic():
         return
     try:
         with eventlet.Timeout(GRID_CHECK_SECONDS):
-            grid = ctx.service.dispatch.get_grid(grid_code)
+            grid = service.dispatch.get_grid(grid_code)
     except eventlet.Timeout:
         return
     if grid is not None:

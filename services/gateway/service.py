@@ -9,7 +9,7 @@ from nameko.web.handlers import http
 
 from services.common.config import SERVICES
 from services.common.unit_of_work import Database
-from services.gateway import openapi, web
+from services.gateway import open311, openapi, web
 
 
 class GatewayService:
@@ -21,11 +21,16 @@ class GatewayService:
     ranking = RpcProxy("ranking")
 
     rpc_timeout = 15
+    open311_requires_key = False
     rate_limiter = web.RateLimiter()
 
     @http("GET,POST,PUT,PATCH,DELETE", "/api/v1/<path:path>")
     def api(self, request, path):
         return web.handle(self, request)
+
+    @http("GET,POST", "/open311/v2/<path:path>")
+    def open311(self, request, path):
+        return open311.handle(self, request, path)
 
     @http("GET", "/api/v1/openapi.json")
     def openapi_document(self, request):

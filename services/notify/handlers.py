@@ -119,7 +119,8 @@ def _delivery(uow, payload, planned, recipient, channel, context, subs) -> Deliv
                 language=recipient.lang, urgent=planned.urgent, attempts=0,
                 created_at=uow.now, next_attempt_at=uow.now)
     if channel == messages.UNREACHABLE:
-        return Delivery(**base, status="unreachable", body="", next_attempt_at=None,
+        base["next_attempt_at"] = None
+        return Delivery(**base, status="unreachable", body="",
                         last_error="no channel can reach this recipient")
     rendered = messages.render(planned.kind, recipient.lang,
                                "log" if channel == "log" else channel, context,
