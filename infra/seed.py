@@ -34,7 +34,9 @@ def seed_grids(url: str | None = None) -> int:
 
 def demo_accounts() -> list[dict]:
     """Staff of the city and each county, plus every grid chief and worker of the registry."""
-    accounts = [{"id": "admin", "name": "系统管理员", "role": "admin", "scope": "*"}]
+    accounts = [{"id": "admin", "name": "系统管理员", "role": "admin", "scope": "*"},
+                {"id": "monitor-360300", "name": "在线监测平台", "role": "monitor",
+                 "scope": CITY}]
     for region in (CITY,) + COUNTIES:
         for role in ("intake", "dispatcher", "supervisor", "enforcement"):
             accounts.append({"id": f"{role}-{region}", "name": f"{role} {region}",

@@ -69,3 +69,49 @@ def test_anonymous_complaint_is_accepted_without_identity(system):
                                            "phone": "13800000000"})
     view = system.call("GET", f"/api/v1/cases/{case['case_no']}", "intake-360323").json()
     assert view["complainant"]["name"] is None
+
+
+def test_referral_lands_in_the_other_county_for_its_acceptance(system):
+    case = _complaint(system, description="上栗县境内排污 " + uuid.uuid4().hex)
+    no = case["case_no"]
+    r = system.call("POST", f"/api/v1/cases/{no}/refer", "intake-360323",
+                    json={"to_region": "360322", "reason": "发生地在上栗县"})
+    assert r.status_code == 200, r.text
+    # The sender no longer holds it; the receiving county's intake sees it and decides.
+    assert system.call("GET", f"/api/v1/cases/{no}", "intake-360323").status_code == 404
+    view = system.call("GET", f"/api/v1/cases/{no}", "intake-360322").json()
+    assert view["status"] == "received" and view["region_code"] == "360322"
+    assert [h for h in view["history"] if h["action"] == "referred"][0]["detail"][
+        "from_region"] == "360323"
+    r = system.call("POST", f"/api/v1/cases/{no}/accept", "intake-360322", json={})
+    assert r.status_code == 200 and r.json()["status"] == "accepted"
+    # The receiving desk is told in-app.
+    wait_for(lambda: [m for m in system.call("GET", "/api/v1/messages", "intake-360322").json()
+                      if m["case_no"] == no], message="referral message")
+
+
+def test_monitoring_exceedance_opens_one_case_however_many_readings(system):
+    enterprise = "萍乡某钢铁有限公司 " + uuid.uuid4().hex[:6]
+
+    def reading(hour, value):
+        return system.call("POST", "/api/v1/monitoring/readings", "monitor-360300", json={
+            "enterprise": enterprise, "outlet": "DA001", "pollutant": "SO2",
+            "hour": f"2026-11-23T{hour:02d}:00:00+08:00", "value": value, "limit": 200,
+            "unit": "mg/m3", "region_code": "360323", "lat": 27.62, "lon": 114.11})
+    assert reading(1, 150).json() == {"exceedance": False, "case_no": None, "duplicate": False}
+    first = reading(2, 260).json()
+    assert first["exceedance"] and first["case_no"]
+    for hour in (3, 4, 5):
+        assert reading(hour, 300).json()["case_no"] == first["case_no"]
+    assert reading(5, 300).json()["duplicate"] is True  # the feed resends an hour
+    case = system.call("GET", f"/api/v1/cases/{first['case_no']}", "admin").json()
+    assert case["channel"] == "monitoring" and case["category"] == "air.industrial"
+    assert case["repeat_count"] == 4
+    assert [h["action"] for h in case["history"]].count("exceedance") == 3
+    # Accepted on receipt (monitoring is an auto-accept channel) and dispatched.
+    wait_for(lambda: system.call("GET", f"/api/v1/cases/{first['case_no']}",
+                                 "admin").json().get("task_id"), message="task for exceedance")
+    r = system.call("POST", "/api/v1/monitoring/readings", "monitor-360300", json={
+        "enterprise": enterprise, "outlet": "DA001", "pollutant": "SO2", "hour": "yesterday",
+        "value": 1, "limit": 2, "region_code": "360323"})
+    assert r.status_code == 422 and r.json()["error"]["field"] == "hour"

@@ -8,7 +8,7 @@ from services.common.errors import NotFound
 from services.common.regions import within
 
 ROLES = ("public", "grid_worker", "grid_chief", "intake", "dispatcher", "enforcement",
-         "supervisor", "liaison", "admin")
+         "supervisor", "liaison", "monitor", "admin")
 INTAKE_ROLES = ("intake", "admin")
 
 

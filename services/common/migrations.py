@@ -7,7 +7,7 @@ from alembic.config import Config
 from sqlalchemy import engine_from_config, pool
 
 from services.common import config
-from services.common.db import MessagingBase
+from services.common.db import MessagingBase, UTCDateTime
 
 
 def alembic_config(service: str, url: str | None = None) -> Config:
@@ -20,6 +20,13 @@ def alembic_config(service: str, url: str | None = None) -> Config:
 
 def upgrade(service: str, url: str | None = None) -> None:
     command.upgrade(alembic_config(service, url), "head")
+
+
+def _render_item(type_, obj, autogen_context):
+    # Our column types are plain SQL types underneath: write them so, so scripts import nothing.
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
 
 
 def run_env(metadata) -> None:
@@ -37,7 +44,8 @@ def run_env(metadata) -> None:
                                 poolclass=pool.NullPool)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=targets,
-                          render_as_batch=connection.dialect.name == "sqlite")
+                          render_as_batch=connection.dialect.name == "sqlite",
+                          render_item=_render_item)
         with context.begin_transaction():
             context.run_migrations()
 

@@ -222,3 +222,39 @@ def require_status(action: str, status: str) -> None:
 def case_number(region_code: str, received_at: datetime, serial: int) -> str:
     """Case number (案件编号): county code, receipt date, serial. Unique and readable by phone."""
     return f"{region_code[:6]}-{received_at:%Y%m%d}-{serial:06d}"
+
+
+def is_division_code(code: str) -> bool:
+    return bool(re.fullmatch(r"\d{6}", code or ""))
+
+
+def validate_reading(reading: dict) -> dict:
+    """An hourly-average reading from the online-monitoring feed (在线监测)."""
+    if not isinstance(reading, dict):
+        raise ValidationError("body must be a JSON object", code="invalid_body")
+    out = {}
+    for name, limit in (("enterprise", 200), ("outlet", 64), ("pollutant", 32)):
+        out[name] = _text(reading, name, limit, required=True)
+    for name in ("value", "limit"):
+        value = reading.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+                value) or value < 0:
+            raise ValidationError(f"{name} must be a non-negative number", code="invalid_value",
+                                  field=name)
+        out[name] = float(value)
+    try:
+        hour = datetime.fromisoformat(str(reading.get("hour")))
+    except ValueError:
+        raise ValidationError("hour must be an ISO date-time with offset", code="invalid_value",
+                              field="hour")
+    if hour.tzinfo is None:
+        raise ValidationError("hour needs a UTC offset", code="invalid_value", field="hour")
+    out["hour"] = hour.replace(minute=0, second=0, microsecond=0)
+    region = reading.get("region_code")
+    if not isinstance(region, str) or not _CODE.match(region):
+        raise ValidationError("region_code is required", code="missing_field",
+                              field="region_code")
+    out["region_code"] = region
+    out["lat"], out["lon"] = _coordinate(reading, "lat", 90), _coordinate(reading, "lon", 180)
+    out["unit"] = _text(reading, "unit", 16)
+    return out

@@ -14,7 +14,7 @@ from services.common.errors import NotFound, ValidationError
 from services.common.phones import parse_phone
 from services.common.workdays import add_working_days
 from services.complaints import domain
-from services.complaints.models import Case, CaseHistory, Complainant
+from services.complaints.models import Case, CaseHistory, Complainant, MonitoringReading
 
 DEFAULT_REGION = "360300"
 
@@ -316,3 +316,69 @@ def contact_for_notification(uow, case_no: str) -> dict | None:
     c = case.complainant
     return {"name": c.name, "phone_e164": c.phone_e164, "phone_raw": c.phone_raw,
             "phone_kind": c.phone_kind, "email": c.email, "language": c.language}
+
+
+# --- referral (转办) ---------------------------------------------------------------------------
+def refer(uow, case_no: str, to_region, reason, principal: Principal) -> Case:
+    """Hand a case received here over to the region where it happened. It arrives there as a
+    received case for that region's intake to accept or decline (the receiving acceptance)."""
+    case = _get(uow, case_no, lock=True)
+    require_scope(principal, case.region_code)
+    domain.require_status("refer", case.status)
+    if not isinstance(to_region, str) or not domain.is_division_code(to_region):
+        raise ValidationError("to_region must be a 6 digit division code", code="invalid_value",
+                              field="to_region")
+    if to_region == case.region_code[:6]:
+        raise ValidationError("the case is already in that region", code="same_region",
+                              field="to_region")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationError("a reason is required", code="missing_field", field="reason")
+    from_region = case.region_code
+    case.referred_from, case.region_code, case.grid_code = from_region, to_region, None
+    _history(uow, case, "referred", from_region=from_region, to_region=to_region,
+             reason=reason.strip())
+    uow.emit(events.CASE_REFERRED, dict(_case_fields(case), from_region=from_region,
+                                        to_region=to_region, reason=reason.strip(),
+                                        has_complainant=_has_contact(case)))
+    return case
+
+
+# --- online monitoring (小时均值超标) -------------------------------------------------------------
+def record_reading(uow, reading: dict, policy: Policy, principal: Principal) -> dict:
+    """Record an hourly reading; an exceedance opens a case, or adds to the open one for the
+    same enterprise, outlet and pollutant. A resent reading changes nothing."""
+    r = domain.validate_reading(reading)
+    require_scope(principal, r["region_code"])
+    exists = uow.session.scalars(select(MonitoringReading).where(
+        MonitoringReading.enterprise == r["enterprise"], MonitoringReading.outlet == r["outlet"],
+        MonitoringReading.pollutant == r["pollutant"], MonitoringReading.hour == r["hour"])
+    ).first()
+    if exists is not None:
+        return {"exceedance": exists.value > exists.limit, "case_no": exists.case_no,
+                "duplicate": True}
+    row = MonitoringReading(**{k: r[k] for k in ("enterprise", "outlet", "pollutant", "hour",
+                                                 "value", "limit")})
+    uow.session.add(row)
+    if r["value"] <= r["limit"]:
+        return {"exceedance": False, "case_no": None, "duplicate": False}
+    marker = f"{r['enterprise']} / {r['outlet']} / {r['pollutant']}"
+    open_case = uow.session.scalars(select(Case).where(
+        Case.channel == "monitoring", Case.enterprise == r["enterprise"],
+        Case.address == marker, Case.status.in_(domain.OPEN_STATUSES))).first()
+    if open_case is not None:
+        open_case.repeat_count += 1
+        _history(uow, open_case, "exceedance", hour=r["hour"].isoformat(), value=r["value"],
+                 limit=r["limit"])
+        row.case_no = open_case.case_no
+        return {"exceedance": True, "case_no": open_case.case_no, "duplicate": False}
+    rules = policy.data.get("monitoring") or {}
+    category = (rules.get("categories") or {}).get(r["pollutant"]) or rules.get(
+        "default_category", "air.industrial")
+    description = (f"{r['hour'].isoformat()} {r['pollutant']} 小时均值 {r['value']:g} "
+                   f"超过限值 {r['limit']:g} {r.get('unit') or ''}").strip()
+    case = submit(uow, {"channel": "monitoring", "category": category,
+                        "description": description, "enterprise": r["enterprise"],
+                        "address": marker, "region_code": r["region_code"],
+                        "lat": r.get("lat"), "lon": r.get("lon")}, policy)
+    row.case_no = case.case_no
+    return {"exceedance": True, "case_no": case.case_no, "duplicate": False}

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import (JSON, Boolean, Date, Float, ForeignKey, Integer, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.common.db import BigId, UTCDateTime
@@ -92,3 +93,21 @@ class CaseHistory(Base):
     detail: Mapped[dict] = mapped_column(JSON, default=dict)
 
     case: Mapped[Case] = relationship(back_populates="history")
+
+
+class MonitoringReading(Base):
+    """An hourly-average reading from online monitoring (在线监测小时均值); kept once per
+    enterprise, outlet, pollutant and hour, so a feed that resends changes nothing."""
+
+    __tablename__ = "monitoring_reading"
+    __table_args__ = (UniqueConstraint("enterprise", "outlet", "pollutant", "hour",
+                                       name="uq_reading_once"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    enterprise: Mapped[str] = mapped_column(String(200))
+    outlet: Mapped[str] = mapped_column(String(64))
+    pollutant: Mapped[str] = mapped_column(String(32))
+    hour: Mapped[datetime] = mapped_column(UTCDateTime())
+    value: Mapped[float] = mapped_column(Float)
+    limit: Mapped[float] = mapped_column(Float)
+    case_no: Mapped[str | None] = mapped_column(String(32), index=True)

@@ -43,6 +43,22 @@ class ComplaintsService:
             return handlers.case_view(case, who)
 
     @rpc(expected_exceptions=DomainError)
+    def refer(self, case_no, to_region, reason, principal):
+        who = Principal.from_dict(principal)
+        with self.db.unit_of_work(who.as_actor()) as uow:
+            case = handlers.refer(uow, case_no, to_region, reason, who)
+            uow.commit()
+            return handlers.case_view(case, who)
+
+    @rpc(expected_exceptions=DomainError)
+    def record_reading(self, reading, principal):
+        who = Principal.from_dict(principal)
+        with self.db.unit_of_work(who.as_actor()) as uow:
+            result = handlers.record_reading(uow, reading, policy(), who)
+            uow.commit()
+            return result
+
+    @rpc(expected_exceptions=DomainError)
     def rate(self, case_no, score, comment=None, token=None, principal=None):
         who = Principal.from_dict(principal)
         with self.db.unit_of_work(who.as_actor() if token is None else None) as uow:

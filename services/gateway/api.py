@@ -138,6 +138,14 @@ def decline_case(ctx, body, case_no):
     return ctx.service.complaints.decline(case_no, body["reason"], body.get("note"), ctx.who)
 
 
+def refer_case(ctx, body, case_no):
+    return ctx.service.complaints.refer(case_no, body["to_region"], body["reason"], ctx.who)
+
+
+def monitoring_reading(ctx, body):
+    return 202, ctx.service.complaints.record_reading(body, ctx.who)
+
+
 def rate_case(ctx, body, case_no):
     who = None if body.get("token") else ctx.who
     return ctx.service.complaints.rate(case_no, body["score"], body.get("comment"),
@@ -213,6 +221,11 @@ ROUTES: list[Route] = [
           accept_case, "Accept a case (受理)", schemas.EMPTY),
     Route("POST", "/api/v1/cases/<case_no>/decline", "decline_case", ("intake", "admin"),
           decline_case, "Decline a case with a defined reason (不予受理)", schemas.DECLINE),
+    Route("POST", "/api/v1/cases/<case_no>/refer", "refer_case", ("intake", "admin"),
+          refer_case, "Refer a case to the region where it happened (转办)", schemas.REFER),
+    Route("POST", "/api/v1/monitoring/readings", "monitoring_reading", ("monitor", "admin"),
+          monitoring_reading, "An hourly-average reading from online monitoring (小时均值)",
+          schemas.READING, tag="monitoring", ok_status=202),
     Route("POST", "/api/v1/cases/<case_no>/rating", "rate_case", PUBLIC, rate_case,
           "Rate the result: the complainant with the rating token, or the grid chief",
           schemas.RATING),

@@ -74,3 +74,14 @@ EXTENSION = {"type": "object", "additionalProperties": False, "required": ["days
 EXTENSION_DECISION = {"type": "object", "additionalProperties": False, "required": ["approve"],
                       "properties": {"approve": {"type": "boolean"}, "note": _text(1000)}}
 EMPTY = {"type": "object", "additionalProperties": False, "properties": {}}
+REFER = {"type": "object", "additionalProperties": False, "required": ["to_region", "reason"],
+         "properties": {"to_region": {"type": "string", "pattern": r"^\d{6}$"},
+                        "reason": _text(1000)}}
+READING = {"type": "object", "additionalProperties": False,
+           "required": ["enterprise", "outlet", "pollutant", "hour", "value", "limit",
+                        "region_code"],
+           "properties": {"enterprise": _text(200), "outlet": _text(64), "pollutant": _text(32),
+                          "hour": {"type": "string", "maxLength": 40},
+                          "value": {"type": "number", "minimum": 0},
+                          "limit": {"type": "number", "minimum": 0}, "unit": _text(16),
+                          **_LOCATION}}
