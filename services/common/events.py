@@ -174,6 +174,41 @@ TASK_REOPENED = _define(
 )
 
 
+# --- dispatch: cross-region joint enforcement (左右联动) ------------------------------------------
+CASE_SHARED = _define(
+    "dispatch", "case_shared",
+    "A case was shared with a partner of a linkage agreement (信息共享): near a shared border, "
+    "or on a river of the agreement. No complainant data.",
+    _TASK + ("partner_region", "agreement_id", "reason"),
+    dict(_task_sample, partner_region="360313", agreement_id="PX-COUNTIES", reason="border"),
+)
+_transfer = ("transfer_id", "agreement_id", "kind", "from_region", "to_region")
+_transfer_sample = dict(_task_sample, transfer_id="X-3c1d2e4f5a6b", agreement_id="PX-COUNTIES",
+                        kind="transfer", from_region="360323", to_region="360313")
+JOINT_TRANSFER_REQUESTED = _define(
+    "dispatch", "joint_transfer_requested",
+    "The handling county transfers a case (案件移交) to a partner, or asks it for help "
+    "(协助调查取证), to be answered by ``due``.",
+    _TASK + _transfer + ("reason", "due"),
+    dict(_transfer_sample, reason="The source is on the other side of the border",
+         due="2026-11-30T09:30:00+00:00"),
+)
+JOINT_TRANSFER_ANSWERED = _define(
+    "dispatch", "joint_transfer_answered",
+    "The receiving party accepted or refused (with a reason) a transfer or help request; the "
+    "sender is told. An accepted transfer also moves the task (task_reassigned).",
+    _TASK + _transfer + ("state", "reason", "on_time"),
+    dict(_transfer_sample, state="refused", reason="Not within our jurisdiction",
+         on_time=True),
+)
+JOINT_TRANSFER_EXPIRED = _define(
+    "dispatch", "joint_transfer_expired",
+    "A transfer or help request lapsed unanswered (逾期未答复); the case stays with the sender.",
+    _TASK + _transfer,
+    dict(_transfer_sample),
+)
+
+
 def envelope(event_type: str, data: dict, *, actor: dict | None, now: datetime,
              event_id: str | None = None) -> dict:
     """Build a full event payload. Unknown types or missing fields are programming errors."""

@@ -31,7 +31,8 @@ import yaml
 
 from services.common import events
 from services.common.config import ROOT
-from services.common.phones import can_receive_sms, mask_phone, parse_phone
+from services.common.phones import can_receive_sms, parse_phone
+from services.common.privacy import mask_text
 
 ROLES = ("assignee", "complainant", "grid_chief", "supervisor", "intake", "reporter")
 CHANNELS = ("sms", "email", "in_app", "log")
@@ -284,18 +285,9 @@ def choose_channels(planned_channels: Iterable[str], contact: Contact | None) ->
 
 # --- context --------------------------------------------------------------------------------
 
-# Mobile (optionally +86), fixed line with area code, 400/800 numbers; digit runs that are
-# part of longer numbers (case numbers, grid codes) are left alone by the look-arounds.
-_PHONE_RE = re.compile(
-    r"(?<![\d+])(?:(?:\+|00)?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}(?!\d)"
-    r"|(?<![\d-])0\d{2,3}[- ]?\d{7,8}(?!\d)"
-    r"|(?<![\d-])[48]00[- ]?\d{3}[- ]?\d{4}(?!\d)"
-)
-
-
 def scrub_phones(text: str) -> str:
-    """Mask every phone number in free text (描述中的电话号码), e.g. 13800138000 -> masked."""
-    return _PHONE_RE.sub(lambda m: mask_phone(m.group(0)), text)
+    """Mask every phone number (and e-mail address) in free text (描述中的联系方式)."""
+    return mask_text(text)
 
 
 def _scrub(value: Any) -> Any:
