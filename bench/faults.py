@@ -188,7 +188,7 @@ def _verify(dbs, load, report, amqp, tag) -> int:
     assigned_events = _scalar(dbs["ranking"], "SELECT count(*) FROM recorded_event WHERE "
                                               "event_type = 'task_assigned' AND "
                                               "payload->>'case_no' = ANY(:n)", n=nos)
-    ranked = sum(row.get("task_assigned", 0) for row in _rows(
+    ranked = sum(row.get("assigned", 0) for row in _rows(
         dbs["ranking"], "SELECT data FROM counter_set WHERE scope = '360323' AND length(period) = 7"))
     with Connection(amqp) as conn:
         dead = conn.SimpleQueue(DEAD_LETTER_QUEUE).qsize()

@@ -8,14 +8,18 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime, timezone
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from services.common import config
 from services.common.db import make_engine
+from services.dispatch import joint, joint_handlers
 from services.dispatch.registry import replace_all
 from services.gateway.auth import create_account
 from infra.demo.pingxiang import demo_grids
+
+JOINT_DEMO = Path(__file__).resolve().parent / "demo" / "joint_pingxiang.yaml"
 
 CITY = "360300"
 COUNTIES = ("360302", "360313", "360321", "360322", "360323")
@@ -27,9 +31,16 @@ def seed_grids(url: str | None = None) -> int:
     grids = demo_grids()
     with Session(engine) as session:
         replace_all(session, grids)
+        seed_agreements(session)
         session.commit()
     engine.dispose()
     return len(grids)
+
+
+def seed_agreements(session, path: Path = JOINT_DEMO) -> int:
+    """The demo enforcement linkage agreements (联动协议) of Pingxiang and its neighbours."""
+    return joint_handlers.save_agreements(session, joint.load_agreements(path),
+                                          datetime.now(timezone.utc))
 
 
 def demo_accounts() -> list[dict]:

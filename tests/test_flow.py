@@ -219,7 +219,10 @@ def test_people_are_told_and_regions_are_counted(system):
     def counted():
         rows = system.call("GET", "/api/v1/stats/regions?period=2026-11").json()
         county = {r["scope"]: r["counters"] for r in rows}.get("360323", {})
-        return county.get("task_assigned", 0) >= 1 and county
+        return county.get("assigned", 0) >= 1 and county
     county = wait_for(counted, message="ranking counters")
-    assert county["case_received"] >= county["case_accepted"] >= 1
-    assert county.get("channel:hotline", 0) >= 1
+    assert county["received"] >= county["accepted"] >= 1
+    assert county.get("received_by_channel:hotline", 0) >= 1
+    league = system.call("GET", "/api/v1/stats/league?period=2026-11")
+    assert league.status_code == 200, league.text
+    assert "360323" in {row["scope"] for row in league.json()}

@@ -11,7 +11,7 @@ from services.common import events
 from services.common.authz import Principal, in_scope, require_scope
 from services.common.config import Policy
 from services.common.errors import Conflict, NotFound, ValidationError
-from services.dispatch import deadlines
+from services.dispatch import deadlines, joint_handlers
 from services.dispatch.grids import GridRegistry
 from services.dispatch.models import ExtensionRequest, Task, TaskHistory
 
@@ -76,10 +76,15 @@ def route(registry: GridRegistry, rules: dict, case: dict) -> dict:
         raise ValidationError("no grid is responsible for this location",
                               code="unroutable", field="location")
     chief = grid.chief or {}
-    region = next((g.code for g in [grid, *registry.ancestors(grid.code)]
-                   if g.code.isdigit() and len(g.code) == 6), case["region_code"])
+    region = _county(registry, grid) or case["region_code"]
     return {"assignee": {"id": chief.get("id"), "name": chief.get("name"), "role": "grid_chief"},
             "unit": grid.name, "grid_code": grid.code, "region_code": region, "routed_by": how}
+
+
+def _county(registry: GridRegistry, grid) -> str | None:
+    """The six-digit county code of a grid (itself or its nearest such ancestor)."""
+    return next((g.code for g in [grid, *registry.ancestors(grid.code)]
+                 if g.code.isdigit() and len(g.code) == 6), None)
 
 
 # --- assignment -------------------------------------------------------------------------------
@@ -108,6 +113,8 @@ def assign_case(uow, payload: dict, registry: GridRegistry, policy: Policy) -> T
                                         deadline=due.due.isoformat(),
                                         warn_at=due.warn_at.isoformat(),
                                         routed_by=task.routed_by))
+    # Partners of a linkage agreement see border and river cases at once (信息共享).
+    joint_handlers.share_task(uow, task, registry, policy, payload.get("river"))
     return task
 
 
@@ -124,8 +131,14 @@ def reassign(uow, task_id: str, grid_code: str | None, assignee: dict | None, re
         if grid is None:
             raise ValidationError(f"unknown grid {grid_code}", code="unknown_grid",
                                   field="grid_code")
+        # The task belongs to the county of its grid (scope checks and the case follow it),
+        # so only a dispatcher whose region holds that grid may move it there.
+        region = _county(registry, grid) or task.region_code
+        if not in_scope(principal, region):
+            raise ValidationError(f"grid {grid_code} is outside your region",
+                                  code="grid_out_of_scope", field="grid_code")
         chief = grid.chief or {}
-        task.grid_code, task.unit = grid.code, grid.name
+        task.grid_code, task.unit, task.region_code = grid.code, grid.name, region
         task.assignee = {"id": chief.get("id"), "name": chief.get("name"), "role": "grid_chief"}
     elif assignee and assignee.get("id"):
         task.assignee = {"id": str(assignee["id"]), "name": assignee.get("name"),

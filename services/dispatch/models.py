@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, Text, \
+    UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.common.db import BigId, UTCDateTime
@@ -108,3 +109,120 @@ class ExtensionRequest(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64))
     requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# --- cross-region joint enforcement (左右联动) ----------------------------------------------------
+class JointAgreement(Base):
+    """An enforcement linkage agreement (环境执法联动协议); ``data`` is ``joint.Agreement`` as a
+    dict (the shape of ``infra/demo/joint_pingxiang.yaml``)."""
+
+    __tablename__ = "joint_agreement"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    data: Mapped[dict] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class JointSwap(Base):
+    """A recorded exchange of two host terms (轮值调换)."""
+
+    __tablename__ = "joint_swap"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    agreement_id: Mapped[str] = mapped_column(ForeignKey("joint_agreement.id"), index=True)
+    period_start: Mapped[date] = mapped_column(Date)
+    a: Mapped[str] = mapped_column(String(12))
+    b: Mapped[str] = mapped_column(String(12))
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SharedCase(Base):
+    """A case shared with a partner of an agreement (信息共享): near a border, on a river, or
+    offered in a transfer. One row per agreement, case and partner."""
+
+    __tablename__ = "joint_shared_case"
+    __table_args__ = (UniqueConstraint("agreement_id", "case_no", "partner_region",
+                                       name="uq_joint_shared_case"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    agreement_id: Mapped[str] = mapped_column(ForeignKey("joint_agreement.id"), index=True)
+    case_no: Mapped[str] = mapped_column(String(32), index=True)
+    task_id: Mapped[str] = mapped_column(String(32))
+    region_code: Mapped[str] = mapped_column(String(12))  # the handling region when shared
+    partner_region: Mapped[str] = mapped_column(String(12), index=True)
+    reason: Mapped[str] = mapped_column(String(16))  # border | river | transfer
+    shared_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class JointTransfer(Base):
+    """A case transfer (案件移交) or help request (协助调查取证): ``joint.Transfer`` stored.
+    ``reason`` is the sender's, ``answer_reason`` the receiver's (required on refusal)."""
+
+    __tablename__ = "joint_transfer"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    agreement_id: Mapped[str] = mapped_column(ForeignKey("joint_agreement.id"), index=True)
+    case_no: Mapped[str] = mapped_column(String(32), index=True)
+    task_id: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))
+    from_region: Mapped[str] = mapped_column(String(12), index=True)
+    to_region: Mapped[str] = mapped_column(String(12), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(12), index=True)
+    requested_by: Mapped[str | None] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    due: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answered_by: Mapped[str | None] = mapped_column(String(64))
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    answer_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class JointOperation(Base):
+    """A joint operation (联合执法) or cross inspection (交叉执法): the officers with their own
+    regions, and the cases found with the region credited (where found)."""
+
+    __tablename__ = "joint_operation"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    agreement_id: Mapped[str] = mapped_column(ForeignKey("joint_agreement.id"), index=True)
+    date: Mapped[date] = mapped_column(Date)
+    host_region: Mapped[str] = mapped_column(String(12))
+    officers: Mapped[list] = mapped_column(JSON, default=list)  # [{id, region_code}]
+    cases_found: Mapped[list] = mapped_column(JSON, default=list)  # [{case_no, region_code,
+    #                                                                 credited_region}]
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class JointMeeting(Base):
+    """A joint consultation (会商): regular or at a party's request, planned or held."""
+
+    __tablename__ = "joint_meeting"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    agreement_id: Mapped[str] = mapped_column(ForeignKey("joint_agreement.id"), index=True)
+    date: Mapped[date] = mapped_column(Date)
+    host_region: Mapped[str] = mapped_column(String(12))
+    kind: Mapped[str] = mapped_column(String(16), default="regular")
+    held: Mapped[bool] = mapped_column(Boolean, default=False)
+    attendees: Mapped[list] = mapped_column(JSON, default=list)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CrossRegionAccess(Base):
+    """Every read of a record by someone outside its region (跨区域查阅记录): who, from where,
+    which record of which region, what, when."""
+
+    __tablename__ = "joint_access_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor_id: Mapped[str | None] = mapped_column(String(64))
+    actor_role: Mapped[str | None] = mapped_column(String(32))
+    actor_region: Mapped[str | None] = mapped_column(String(12))
+    case_no: Mapped[str] = mapped_column(String(32), index=True)
+    region_code: Mapped[str] = mapped_column(String(12), index=True)
+    action: Mapped[str] = mapped_column(String(32))

@@ -10,7 +10,7 @@ from services.common.config import policy
 from services.common.errors import DomainError
 from services.common.messaging import every, on_event
 from services.common.unit_of_work import Database
-from services.dispatch import handlers, queries
+from services.dispatch import handlers, joint_handlers, queries
 from services.dispatch.registry import Registry
 
 
@@ -37,7 +37,10 @@ class DispatchService:
                 count = handlers.sweep(uow, policy(), self.registry)
                 uow.commit()
             if count < 500:
-                return
+                break
+        with self.db.unit_of_work({"id": "system", "role": "system"}) as uow:
+            joint_handlers.expire_transfers(uow)
+            uow.commit()
 
     # --- commands ---------------------------------------------------------------------------
     @rpc(expected_exceptions=DomainError)
@@ -83,6 +86,72 @@ class DispatchService:
             task = fn(uow, *args, who)
             uow.commit()
             return handlers.task_view(task, who)
+
+    # --- cross-region joint enforcement (左右联动) ---------------------------------------------
+    @rpc(expected_exceptions=DomainError)
+    def request_transfer(self, cmd, principal):
+        who = Principal.from_dict(principal)
+        with self.db.unit_of_work(who.as_actor()) as uow:
+            view = joint_handlers.request_transfer(uow, cmd, who, self.registry, policy())
+            uow.commit()
+            return view
+
+    @rpc(expected_exceptions=DomainError)
+    def answer_transfer(self, transfer_id, accept, reason, principal):
+        who = Principal.from_dict(principal)
+        with self.db.unit_of_work(who.as_actor()) as uow:
+            view = joint_handlers.answer_transfer(uow, transfer_id, accept, reason, who,
+                                                  self.registry)
+            uow.commit()
+            return view
+
+    @rpc(expected_exceptions=DomainError)
+    def record_swap(self, agreement_id, cmd, principal):
+        who = Principal.from_dict(principal)
+        with self.db.unit_of_work(who.as_actor()) as uow:
+            view = joint_handlers.record_swap(uow, agreement_id, cmd, who)
+            uow.commit()
+            return view
+
+    @rpc(expected_exceptions=DomainError)
+    def list_shared_cases(self, filters, principal):
+        # A read that writes: every cross-region read is logged (跨区域查阅记录).
+        with self.db.unit_of_work() as uow:
+            return joint_handlers.list_shared(uow, filters, Principal.from_dict(principal))
+
+    @rpc(expected_exceptions=DomainError)
+    def get_shared_case(self, case_no, principal):
+        with self.db.unit_of_work() as uow:
+            return joint_handlers.get_shared(uow, case_no, Principal.from_dict(principal))
+
+    @rpc(expected_exceptions=DomainError)
+    def joint_access_log(self, filters, principal):
+        with self.db.unit_of_work() as uow:
+            return joint_handlers.access_log(uow, filters, Principal.from_dict(principal))
+
+    @rpc(expected_exceptions=DomainError)
+    def list_transfers(self, filters, principal):
+        with self.db.unit_of_work() as uow:
+            return joint_handlers.list_transfers(uow, filters, Principal.from_dict(principal))
+
+    @rpc(expected_exceptions=DomainError)
+    def list_agreements(self, principal):
+        with self.db.unit_of_work() as uow:
+            return joint_handlers.list_agreements(uow, Principal.from_dict(principal))
+
+    @rpc(expected_exceptions=DomainError)
+    def roster(self, agreement_id, filters, fmt, principal):
+        """The host roster as JSON terms, iCalendar text (``ics``) or printable HTML."""
+        render = {"json": joint_handlers.roster, "ics": joint_handlers.roster_ics,
+                  "html": joint_handlers.roster_html}[fmt]
+        with self.db.unit_of_work() as uow:
+            return render(uow, agreement_id, filters, Principal.from_dict(principal))
+
+    @rpc(expected_exceptions=DomainError)
+    def joint_evaluation(self, agreement_id, filters, principal):
+        with self.db.unit_of_work() as uow:
+            return joint_handlers.evaluation(uow, agreement_id, filters,
+                                             Principal.from_dict(principal))
 
     # --- queries ----------------------------------------------------------------------------
     @rpc(expected_exceptions=DomainError)

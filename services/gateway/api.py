@@ -11,6 +11,7 @@ from typing import Callable
 import time
 
 import eventlet
+from werkzeug.wrappers import Response
 
 from services.common.errors import NotFound, ValidationError
 from services.gateway import schemas
@@ -36,6 +37,7 @@ class Route:
     tag: str = "cases"
     query: tuple[str, ...] = field(default_factory=tuple)
     ok_status: int = 200
+    media_type: str = "application/json"  # others: the handler returns a werkzeug Response
 
 
 class Ctx:
@@ -199,8 +201,77 @@ def my_messages(ctx, body):
     return ctx.service.notify.inbox(ctx.who, dict(ctx.request.args))
 
 
+def league_table(ctx, body):
+    return ctx.service.ranking.league_table(dict(ctx.request.args))
+
+
 def region_stats(ctx, body):
     return ctx.service.ranking.region_counters(dict(ctx.request.args))
+
+
+# --- cross-region joint enforcement (左右联动) -------------------------------------------------
+JOINT_READERS = ("liaison", "dispatcher", "enforcement", "supervisor", "admin")
+JOINT_SENDERS = ("dispatcher", "supervisor", "admin")
+JOINT_ANSWERERS = ("liaison", "dispatcher", "supervisor", "admin")
+JOINT_MANAGERS = ("supervisor", "admin")
+_ROSTER_QUERY = ("start", "end")
+
+
+def shared_cases(ctx, body):
+    return ctx.service.dispatch.list_shared_cases(dict(ctx.request.args), ctx.who)
+
+
+def shared_case(ctx, body, case_no):
+    return ctx.service.dispatch.get_shared_case(case_no, ctx.who)
+
+
+def joint_access_log(ctx, body):
+    return ctx.service.dispatch.joint_access_log(dict(ctx.request.args), ctx.who)
+
+
+def request_transfer(ctx, body):
+    return 201, ctx.service.dispatch.request_transfer(body, ctx.who)
+
+
+def answer_transfer(ctx, body, transfer_id):
+    return ctx.service.dispatch.answer_transfer(transfer_id, body["accept"], body.get("reason"),
+                                                ctx.who)
+
+
+def list_transfers(ctx, body):
+    return ctx.service.dispatch.list_transfers(dict(ctx.request.args), ctx.who)
+
+
+def list_agreements(ctx, body):
+    return ctx.service.dispatch.list_agreements(ctx.who)
+
+
+def roster(ctx, body, agreement_id):
+    return ctx.service.dispatch.roster(agreement_id, _window(ctx), "json", ctx.who)
+
+
+def roster_ics(ctx, body, agreement_id):
+    text = ctx.service.dispatch.roster(agreement_id, _window(ctx), "ics", ctx.who)
+    return Response(text.encode("utf-8"), content_type="text/calendar; charset=utf-8",
+                    headers={"Content-Disposition":
+                             f'attachment; filename="roster-{agreement_id}.ics"'})
+
+
+def roster_html(ctx, body, agreement_id):
+    html = ctx.service.dispatch.roster(agreement_id, _window(ctx), "html", ctx.who)
+    return Response(html, content_type="text/html; charset=utf-8")
+
+
+def _window(ctx) -> dict:
+    return {k: ctx.request.args.get(k) for k in _ROSTER_QUERY if ctx.request.args.get(k)}
+
+
+def record_swap(ctx, body, agreement_id):
+    return 201, ctx.service.dispatch.record_swap(agreement_id, body, ctx.who)
+
+
+def joint_evaluation(ctx, body, agreement_id):
+    return ctx.service.dispatch.joint_evaluation(agreement_id, _window(ctx), ctx.who)
 
 
 ROUTES: list[Route] = [
@@ -253,6 +324,43 @@ ROUTES: list[Route] = [
           "A grid with its people", tag="grids"),
     Route("GET", "/api/v1/messages", "my_messages", STAFF, my_messages,
           "Your in-app messages", tag="notify", query=("limit",)),
+    Route("GET", "/api/v1/stats/league", "league_table", PUBLIC, league_table,
+          "League table of counties for a period (考核排名)", tag="public", query=("period",)),
     Route("GET", "/api/v1/stats/regions", "region_stats", PUBLIC, region_stats,
           "Per-region counters for the public", tag="public", query=("period",)),
+    Route("GET", "/api/v1/joint/cases", "shared_cases", JOINT_READERS, shared_cases,
+          "Cases shared with your region under a linkage agreement (信息共享), progress only",
+          tag="joint", query=("status", "limit")),
+    Route("GET", "/api/v1/joint/cases/<case_no>", "shared_case", JOINT_READERS, shared_case,
+          "A case shared with your region: progress, never the complainant", tag="joint"),
+    Route("GET", "/api/v1/joint/access-log", "joint_access_log", JOINT_MANAGERS,
+          joint_access_log, "Cross-region reads of your region's records (跨区域查阅记录)",
+          tag="joint", query=("case_no", "limit")),
+    Route("POST", "/api/v1/joint/transfers", "request_transfer", JOINT_SENDERS,
+          request_transfer, "Transfer a case to a partner (案件移交) or ask it for help",
+          schemas.TRANSFER, tag="joint", ok_status=201),
+    Route("POST", "/api/v1/joint/transfers/<transfer_id>/answer", "answer_transfer",
+          JOINT_ANSWERERS, answer_transfer,
+          "Accept or refuse (with a reason) a transfer or help request", schemas.TRANSFER_ANSWER,
+          tag="joint"),
+    Route("GET", "/api/v1/joint/transfers", "list_transfers", JOINT_ANSWERERS, list_transfers,
+          "Transfers and help requests sent or received by your region", tag="joint",
+          query=("state",)),
+    Route("GET", "/api/v1/joint/agreements", "list_agreements", JOINT_READERS, list_agreements,
+          "Linkage agreements your region is party to (联动协议)", tag="joint"),
+    Route("GET", "/api/v1/joint/agreements/<agreement_id>/roster", "roster", JOINT_READERS,
+          roster, "The rotating-host roster (轮值表) and planned consultations", tag="joint",
+          query=_ROSTER_QUERY),
+    Route("GET", "/api/v1/joint/agreements/<agreement_id>/roster.ics", "roster_ics",
+          JOINT_READERS, roster_ics, "The roster as an iCalendar file", tag="joint",
+          query=_ROSTER_QUERY, media_type="text/calendar"),
+    Route("GET", "/api/v1/joint/agreements/<agreement_id>/roster.html", "roster_html",
+          JOINT_READERS, roster_html, "The roster as a printable page", tag="joint",
+          query=_ROSTER_QUERY, media_type="text/html"),
+    Route("POST", "/api/v1/joint/agreements/<agreement_id>/swaps", "record_swap",
+          JOINT_MANAGERS, record_swap, "Record an exchange of two host terms (轮值调换)",
+          schemas.SWAP, tag="joint", ok_status=201),
+    Route("GET", "/api/v1/joint/agreements/<agreement_id>/evaluation", "joint_evaluation",
+          JOINT_READERS, joint_evaluation, "Linkage evaluation per party (联动工作评估)",
+          tag="joint", query=_ROSTER_QUERY),
 ]

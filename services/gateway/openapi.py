@@ -28,7 +28,7 @@ def document(base_url: str = "http://127.0.0.1:8000") -> dict:
             "x-roles": list(route.roles),
             "responses": {
                 str(route.ok_status): {"description": "OK",
-                                       "content": {"application/json": {"schema": {}}}},
+                                       "content": {route.media_type: {"schema": {}}}},
                 "4XX": {"description": "Bad request, with a machine-readable code and field",
                         "content": {"application/json": {"schema": ERROR}}},
             },

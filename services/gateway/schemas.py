@@ -85,3 +85,17 @@ READING = {"type": "object", "additionalProperties": False,
                           "value": {"type": "number", "minimum": 0},
                           "limit": {"type": "number", "minimum": 0}, "unit": _text(16),
                           **_LOCATION}}
+# Cross-region joint enforcement (左右联动).
+_REGION6 = {"type": "string", "pattern": r"^\d{6}$"}
+TRANSFER = {"type": "object", "additionalProperties": False,
+            "required": ["case_no", "to_region", "reason"],
+            "properties": {"case_no": _text(32), "to_region": _REGION6,
+                           "kind": {"enum": ["transfer", "help_request"]},
+                           "reason": {"type": "string", "minLength": 1, "maxLength": 1000}}}
+TRANSFER_ANSWER = {"type": "object", "additionalProperties": False, "required": ["accept"],
+                   "properties": {"accept": {"type": "boolean"}, "reason": _text(1000)}}
+SWAP = {"type": "object", "additionalProperties": False,
+        "required": ["period_start", "a", "b", "reason"],
+        "properties": {"period_start": {"type": "string", "format": "date", "maxLength": 10},
+                       "a": _REGION6, "b": _REGION6,
+                       "reason": {"type": "string", "minLength": 1, "maxLength": 1000}}}

@@ -9,7 +9,7 @@ from nameko.web.handlers import http
 
 from services.common.config import SERVICES
 from services.common.unit_of_work import Database
-from services.gateway import open311, openapi, web
+from services.gateway import open311, openapi, pages, web
 
 
 class GatewayService:
@@ -55,3 +55,24 @@ class GatewayService:
             status["gateway"] = False
         ok = all(status.values())
         return web.json_response(200 if ok else 503, {"ok": ok, "services": status})
+
+    # --- the user-facing pages (static files; see pages.py) -------------------------------
+    @http("GET", "/")
+    def page_index(self, request):
+        return pages.page_response("index.html", request)
+
+    @http("GET", "/track")
+    def page_track(self, request):
+        return pages.page_response("track.html", request)
+
+    @http("GET", "/console")
+    def page_console(self, request):
+        return pages.page_response("console.html", request)
+
+    @http("GET", "/worker")
+    def page_worker(self, request):
+        return pages.page_response("worker.html", request)
+
+    @http("GET", "/static/<name>")
+    def page_static(self, request, name):
+        return pages.page_response(name, request)

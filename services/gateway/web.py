@@ -129,8 +129,11 @@ def handle(service, request) -> Response:
         ctx = Ctx(service, principal, request)
         with eventlet.Timeout(service.rpc_timeout, exception=_Timeout):
             result = route.handler(ctx, body, **params)
-        status, payload = result if isinstance(result, tuple) else (200, result)
-        response = json_response(status, payload)
+        if isinstance(result, Response):  # a non-JSON answer (a calendar, a page) as is
+            status, response = result.status_code, result
+        else:
+            status, payload = result if isinstance(result, tuple) else (200, result)
+            response = json_response(status, payload)
     except DomainError as err:
         status, response = err.status, error_response(err)
     except RemoteError as err:

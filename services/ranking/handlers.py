@@ -1,14 +1,15 @@
-"""Ranking's handlers: record each event once, then fold recorded events into counter sets in
+"""Ranking's handlers: record each event once, then fold recorded events into the read model in
 batches (one projector at a time across instances), and rebuild from scratch on request."""
 from __future__ import annotations
 
+import copy
 from datetime import datetime
 
 from sqlalchemy import delete, select
 
 from services.common.workdays import as_utc
-from services.ranking import readmodel
-from services.ranking.models import Checkpoint, CounterSet, RecordedEvent
+from services.ranking import metrics
+from services.ranking.models import CaseTrack, Checkpoint, CounterSet, RecordedEvent
 
 BATCH = 2000
 MAIN = "main"
@@ -20,7 +21,7 @@ def record(uow, payload: dict) -> None:
                                       payload["occurred_at"])), payload=payload))
 
 
-def _checkpoint(session) -> Checkpoint:
+def _checkpoint(session) -> Checkpoint | None:
     query = select(Checkpoint).where(Checkpoint.name == MAIN)
     if session.bind.dialect.name == "postgresql":
         # One projector at a time: the others skip this round instead of waiting.
@@ -33,8 +34,11 @@ def _checkpoint(session) -> Checkpoint:
     return row
 
 
-def project_batch(db) -> int:
-    """Fold the next batch of recorded events into the read model; return how many."""
+def project_batch(db, tz: str | None = None) -> int:
+    """Fold the next batch of recorded events into the read model; return how many.
+
+    The batch is applied to an empty ``metrics.Counters`` holding only the stored tracks of its
+    cases, so each bucket comes out as a delta to add to its stored row (metrics' module doc)."""
     with db.unit_of_work() as uow:
         session = uow.session
         checkpoint = _checkpoint(session)
@@ -45,28 +49,40 @@ def project_batch(db) -> int:
                                .order_by(RecordedEvent.position).limit(BATCH)).all()
         if not rows:
             return 0
-        changes = readmodel.fold([r.payload for r in rows])
-        _merge_into(session, changes)
+        case_nos = {r.payload.get("case_no") for r in rows} - {None}
+        tracks = {t.case_no: t for t in session.scalars(
+            select(CaseTrack).where(CaseTrack.case_no.in_(case_nos)))} if case_nos else {}
+        # Deep copies: apply() edits tracks in place, and a JSON column only notices new values.
+        state = metrics.Counters(cases={no: copy.deepcopy(t.data) for no, t in tracks.items()},
+                                 tz=tz or metrics.DEFAULT_TZ)
+        for row in rows:
+            metrics.apply(state, row.payload)
+        _merge_buckets(session, state.buckets)
+        for case_no, track in state.cases.items():
+            if case_no in tracks:
+                tracks[case_no].data = track
+            else:
+                session.add(CaseTrack(case_no=case_no, data=track))
         checkpoint.position = rows[-1].position
         uow.commit()
         return len(rows)
 
 
-def _merge_into(session, changes: dict) -> None:
-    keys = list(changes)
+def _merge_buckets(session, buckets: dict) -> None:
+    keys = list(buckets)
     existing = {}
-    for chunk in range(0, len(keys), 500):
-        part = keys[chunk:chunk + 500]
+    for start in range(0, len(keys), 500):
+        part = keys[start:start + 500]
         for row in session.scalars(select(CounterSet).where(
                 CounterSet.scope.in_({k[0] for k in part}),
                 CounterSet.period.in_({k[1] for k in part}))):
             existing[(row.scope, row.period)] = row
-    for key, delta in changes.items():
+    for key, delta in buckets.items():
         row = existing.get(key)
         if row is None:
-            session.add(CounterSet(scope=key[0], period=key[1], data=delta, version=1))
+            session.add(CounterSet(scope=key[0], period=key[1], data=dict(delta), version=1))
         else:
-            row.data = readmodel.merge(row.data, delta)
+            row.data = metrics.merge_counts(row.data, delta)
             row.version += 1
 
 
@@ -74,6 +90,7 @@ def rebuild(db) -> int:
     """Throw the read model away and fold the whole recorded history again."""
     with db.unit_of_work() as uow:
         uow.session.execute(delete(CounterSet))
+        uow.session.execute(delete(CaseTrack))
         checkpoint = uow.session.get(Checkpoint, MAIN)
         if checkpoint is not None:
             checkpoint.position = 0

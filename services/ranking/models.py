@@ -44,3 +44,12 @@ class CounterSet(Base):
     period: Mapped[str] = mapped_column(String(10), primary_key=True)
     data: Mapped[dict] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CaseTrack(Base):
+    """The per-case state the read model needs to join acceptance and sign-off (time to close)."""
+
+    __tablename__ = "case_track"
+
+    case_no: Mapped[str] = mapped_column(String(32), primary_key=True)
+    data: Mapped[dict] = mapped_column(JSON)

@@ -33,6 +33,11 @@ class RankingService:
         with self.db.unit_of_work() as uow:
             return queries.region_counters(uow, filters)
 
+    @rpc(expected_exceptions=DomainError)
+    def league_table(self, filters):
+        with self.db.unit_of_work() as uow:
+            return queries.league_table(uow, filters, sizes={})
+
     @rpc
     def rebuild(self):
         return handlers.rebuild(self.db)
