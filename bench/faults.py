@@ -89,6 +89,18 @@ def _scalar(url: str, sql: str, **params):
     return value
 
 
+def _backlog(dbs: dict) -> dict:
+    return {
+        "outbox": {s: _scalar(dbs[s], "SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                   for s in ("complaints", "dispatch")},
+        "deliveries": _scalar(dbs["notify"], "SELECT count(*) FROM delivery WHERE status IN "
+                                             "('pending', 'retrying')"),
+        "ranking_behind": _scalar(dbs["ranking"], "SELECT (SELECT coalesce(max(position), 0) "
+                                  "FROM recorded_event) - coalesce((SELECT position FROM "
+                                  "checkpoint WHERE name = 'main'), 0)"),
+    }
+
+
 def _quiet(dbs: dict) -> bool:
     pending = sum(_scalar(dbs[s], "SELECT count(*) FROM outbox WHERE published_at IS NULL")
                   for s in ("complaints", "dispatch"))
@@ -117,9 +129,16 @@ def main(argv=None) -> int:
     policy["intake"]["auto_accept_channels"] = ["web", "monitoring"]
     policy_file = Path(tempfile.mkstemp(suffix=".yaml")[1])
     policy_file.write_text(yaml.safe_dump(policy, allow_unicode=True))
+    # Retry failed messages within seconds, so the run can wait for every one to be sent.
+    notify_cfg = yaml.safe_load((config.ROOT / "infra/config/notify.yaml").read_text())
+    notify_cfg["settings"]["retry"] = {"backoff_seconds": [1, 2, 5], "max_attempts": 20}
+    notify_cfg["settings"]["quiet_hours"] = {"start": "00:00", "end": "00:00"}
+    notify_file = Path(tempfile.mkstemp(suffix=".yaml")[1])
+    notify_file.write_text(yaml.safe_dump(notify_cfg, allow_unicode=True))
     port = free_port()
     env = dict(os.environ, AMQP_URI=amqp, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}",
-               ENVGRID_POLICY=str(policy_file), PYTHONWARNINGS="ignore",
+               ENVGRID_POLICY=str(policy_file), NOTIFY_SUBSCRIPTIONS=str(notify_file),
+               PYTHONWARNINGS="ignore",
                TRUST_FORWARDED_FOR="1", PUBLIC_RATE_PER_MINUTE="100000",
                PUBLIC_RATE_BURST="100000", **{f"{s.upper()}_DATABASE_URL": u
                                               for s, u in dbs.items()})
@@ -131,16 +150,18 @@ def main(argv=None) -> int:
         if not processes.wait_healthy(base, procs):
             print(f"services did not start; see {logs}")
             return 1
+        stop_supervising = threading.Event()
+        restarted: list[str] = []
+        supervisor = threading.Thread(target=processes.supervise, daemon=True,
+                                      args=(procs, env, logs, stop_supervising, restarted))
+        supervisor.start()
         load = Load(base, opts.rate, tag)
         load.start()
         time.sleep(5)
         for name in processes.SERVICES:
-            os.kill(procs[name].pid, signal.SIGKILL)
-            procs[name].wait()
+            os.kill(procs[name].pid, signal.SIGKILL)  # the supervisor starts a new one
             report.append(f"kill -9 {name}")
-            time.sleep(2)
-            procs[name] = processes.start(name, env, logs)
-            time.sleep(6)
+            time.sleep(8)
         if not opts.no_infra:
             _rabbit_restart()
             report.append("RabbitMQ restarted")
@@ -155,16 +176,20 @@ def main(argv=None) -> int:
         deadline = time.monotonic() + 180
         while not _quiet(dbs):
             if time.monotonic() > deadline:
-                print("the system did not settle within 180 s")
+                print("the system did not settle within 180 s:", _backlog(dbs))
                 break
             time.sleep(2)
         time.sleep(3)
+        stop_supervising.set()
+        if restarted:
+            report.append("restarted by the supervisor after exiting: " + ", ".join(restarted))
         return _verify(dbs, load, report, amqp, tag)
     finally:
         processes.stop_all(procs)
         drop_databases(dbs)
         delete_vhost(vhost)
         policy_file.unlink(missing_ok=True)
+        notify_file.unlink(missing_ok=True)
 
 
 def _verify(dbs, load, report, amqp, tag) -> int:
@@ -191,7 +216,17 @@ def _verify(dbs, load, report, amqp, tag) -> int:
     ranked = sum(row.get("assigned", 0) for row in _rows(
         dbs["ranking"], "SELECT data FROM counter_set WHERE scope = '360323' AND length(period) = 7"))
     with Connection(amqp) as conn:
-        dead = conn.SimpleQueue(DEAD_LETTER_QUEUE).qsize()
+        queue = conn.SimpleQueue(DEAD_LETTER_QUEUE)
+        dead = queue.qsize()
+        for _ in range(min(dead, 5)):
+            message = queue.get(timeout=2)
+            print("dead letter:", message.headers.get("x-envgrid-consumer"),
+                  message.headers.get("x-envgrid-error", "")[:300])
+    unanswered = _rows(dbs["complaints"], "SELECT idempotency_key || ' ' || case_no || ' ' || "
+                       "status FROM \"case\" WHERE description LIKE :m", m=marker)
+    for line in unanswered:
+        if line.split()[1] not in accepted:
+            print("committed, no 201 seen by the client:", line)
     ok = (cases == distinct == len(accepted) and tasks == tasked == len(accepted)
           and dup_deliveries == 0 and unsent == 0 and assigned_events == len(accepted)
           and ranked == len(accepted) and dead == 0)
@@ -211,10 +246,10 @@ def _verify(dbs, load, report, amqp, tag) -> int:
     return 0 if ok else 1
 
 
-def _rows(url, sql):
+def _rows(url, sql, **params):
     engine = create_engine(url)
     with engine.connect() as conn:
-        rows = [r[0] for r in conn.execute(text(sql))]
+        rows = [r[0] for r in conn.execute(text(sql), params)]
     engine.dispose()
     return rows
 

@@ -51,3 +51,17 @@ def stop_all(procs: dict) -> None:
             p.wait(10)
         except subprocess.TimeoutExpired:
             p.kill()
+
+
+def supervise(procs: dict, env: dict, logs: Path, stop, restarted: list | None = None,
+              interval: float = 1.0) -> None:
+    """Restart any service process that exits, until ``stop`` (a threading.Event) is set: what
+    a process manager (docker's restart policy, systemd) does in production. nameko ends a
+    service whose broker connection failed at the wrong moment; its work waits in the queues
+    and the outbox until the new process takes it up."""
+    while not stop.wait(interval):
+        for name, proc in list(procs.items()):
+            if proc.poll() is not None:
+                procs[name] = start(name, env, logs)
+                if restarted is not None:
+                    restarted.append(name)

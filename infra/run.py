@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -67,15 +68,21 @@ demo tokens ({len(tokens)} accounts) in {tokens_file}, e.g.
   supervisor-360323       {tokens['supervisor-360323']}
 Ctrl-C stops everything.""")
     signal.signal(signal.SIGTERM, lambda *_: (processes.stop_all(procs), sys.exit(0)))
+    stop = threading.Event()
+    restarted: list[str] = []
     try:
-        while all(p.poll() is None for p in procs.values()):
+        # Like a process manager: a service that exits is started again.
+        supervisor = threading.Thread(target=processes.supervise, daemon=True,
+                                      args=(procs, env, logs, stop, restarted))
+        supervisor.start()
+        while True:
             time.sleep(1)
-        dead = [n for n, p in procs.items() if p.poll() is not None]
-        print(f"envgrid: {', '.join(dead)} stopped; see {logs}/")
-        return 1
+            while restarted:
+                print(f"envgrid: {restarted.pop(0)} exited and was restarted; see {logs}/")
     except KeyboardInterrupt:
         return 0
     finally:
+        stop.set()
         processes.stop_all(procs)
 
 

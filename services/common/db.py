@@ -82,6 +82,11 @@ def make_engine(url: str, **kwargs):
             cur.close()
 
         return engine
+    # Find a dead server in seconds rather than hang on its socket, and bound every statement.
+    kwargs.setdefault("connect_args", {"keepalives": 1, "keepalives_idle": 10,
+                                       "keepalives_interval": 5, "keepalives_count": 3,
+                                       "connect_timeout": 10,
+                                       "options": "-c statement_timeout=60000"})
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)

@@ -20,7 +20,9 @@ import traceback
 from datetime import datetime, timezone
 
 import eventlet
+from amqp.exceptions import ConnectionError as AmqpConnectionError
 from kombu import Exchange, Queue
+from kombu.exceptions import OperationalError as KombuOperationalError
 from nameko.amqp.publish import Publisher
 from nameko.events import EventHandler
 from nameko.timer import Timer
@@ -44,7 +46,8 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
-    return isinstance(exc, (ConnectionError, socket.error, TimeoutError, eventlet.Timeout))
+    return isinstance(exc, (ConnectionError, socket.error, TimeoutError, eventlet.Timeout,
+                            KombuOperationalError, AmqpConnectionError))
 
 
 class ReliableEventHandler(EventHandler):
@@ -136,5 +139,22 @@ class ConfiguredTimer(Timer):
         super().setup()
 
 
-def every(key: str, default: float):
-    return ConfiguredTimer.decorator(key, default)
+def every(key: str, default: float, limit: float = 120):
+    """A timer entrypoint firing every ``config[key]`` seconds. nameko waits for one tick's
+    worker before the next, so a tick that hung on a dead connection would stop the timer for
+    good: each tick is cut off after ``limit`` seconds instead, and the next one starts over."""
+
+    def decorator(fn):
+        @functools.wraps(fn)
+        def tick(self):
+            try:
+                with eventlet.Timeout(limit):
+                    return fn(self)
+            except eventlet.Timeout:
+                log.error("%s took longer than %s s; cut off", fn.__qualname__, limit)
+                return None
+
+        del tick.__wrapped__
+        return ConfiguredTimer.decorator(key, default)(tick)
+
+    return decorator

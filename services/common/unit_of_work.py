@@ -22,6 +22,7 @@ from datetime import datetime, timedelta, timezone
 
 import eventlet
 from eventlet.event import Event
+from kombu.pools import reset as reset_pools
 from nameko.amqp.publish import Publisher, UndeliverableMessage
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
@@ -34,6 +35,10 @@ from services.common.clock import clock_from_spec
 from services.common.db import OutboxMessage, ProcessedMessage, is_postgres, make_engine
 
 log = logging.getLogger(__name__)
+
+
+class RelayStalled(Exception):
+    """A publish did not complete in time; the relay retries with fresh connections."""
 
 
 class AlreadyProcessed(Exception):
@@ -73,6 +78,13 @@ class UnitOfWork:
         if self.session.get(ProcessedMessage, (message_id, consumer)) is not None:
             raise AlreadyProcessed(message_id)
         self.session.add(ProcessedMessage(message_id=message_id, consumer=consumer))
+        try:
+            # Insert now: a twin delivery running concurrently waits here on the key and then
+            # fails cleanly, before either has done any work.
+            self.session.flush()
+        except IntegrityError as exc:
+            self.session.rollback()
+            raise AlreadyProcessed(message_id) from exc
 
     def commit(self) -> None:
         try:
@@ -108,6 +120,7 @@ class Database(DependencyProvider):
         self.publisher = Publisher(cfg["AMQP_URI"], use_confirms=True, mandatory=True)
         self.exchange = get_event_exchange(self.service_name, cfg)
         self.poll_interval = float(cfg.get("OUTBOX_POLL_SECONDS", 0.5))
+        self.publish_timeout = float(cfg.get("OUTBOX_PUBLISH_TIMEOUT", 15))
         self.batch = int(cfg.get("OUTBOX_BATCH", 200))
         self._kick = Event()
         self._running = False
@@ -174,8 +187,14 @@ class Database(DependencyProvider):
             sent = 0
             for row in rows:
                 try:
-                    self.publisher.publish(row.payload, exchange=self.exchange,
-                                           routing_key=row.event_type)
+                    # A publish must not hang on a connection the broker dropped (restart):
+                    # time out, keep the row, and start over with fresh connections.
+                    with eventlet.Timeout(self.publish_timeout):
+                        self.publisher.publish(row.payload, exchange=self.exchange,
+                                               routing_key=row.event_type)
+                except eventlet.Timeout:
+                    reset_pools()
+                    raise RelayStalled(f"publish of outbox row {row.id} timed out")
                 except UndeliverableMessage:
                     # No queue bound yet: keep it, retry later, do not block the rest.
                     row.attempts += 1

@@ -4,6 +4,8 @@ survives crashes, and is sent at most once per event, recipient and channel."""
 from __future__ import annotations
 
 import logging
+
+import eventlet
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -27,14 +29,30 @@ class Recipient:
     lang: str
 
 
+class _Bounded:
+    """An RPC proxy whose calls give up after ``seconds`` (a reply lost in a broker restart
+    must not hang the worker that asked)."""
+
+    def __init__(self, proxy, seconds: float):
+        self._proxy, self._seconds = proxy, seconds
+
+    def __getattr__(self, name):
+        method = getattr(self._proxy, name)
+
+        def call(*args, **kwargs):
+            with eventlet.Timeout(self._seconds):
+                return method(*args, **kwargs)
+        return call
+
+
 class Directory:
     """Finds people: staff from the grid registry (dispatch), complainants from complaints.
 
     ``dispatch`` and ``complaints`` are RPC proxies (or anything with the same methods)."""
 
-    def __init__(self, dispatch, complaints, default_lang: str):
-        self.dispatch = dispatch
-        self.complaints = complaints
+    def __init__(self, dispatch, complaints, default_lang: str, rpc_timeout: float = 10):
+        self.dispatch = _Bounded(dispatch, rpc_timeout)
+        self.complaints = _Bounded(complaints, rpc_timeout)
         self.default_lang = default_lang
 
     def _staff(self, person: dict | None) -> Recipient | None:
