@@ -51,9 +51,11 @@ class ProbeSink:
     name = "probe_sink"
     db = Database("probe_sink", relay=False)
 
+    accept_poison = False
+
     @on_event("probe_source", events.CASE_CLOSED)
     def on_closed(self, uow, payload):
-        if payload["case_no"].startswith("poison"):
+        if payload["case_no"].startswith("poison") and not ProbeSink.accept_poison:
             raise ValueError("cannot handle this payload")
         row = uow.session.get(Seen, payload["case_no"]) or Seen(case_no=payload["case_no"])
         row.count = (row.count or 0) + 1
@@ -150,3 +152,21 @@ def test_poison_message_goes_to_dead_letter_queue_and_the_queue_flows_on(probe):
     assert "cannot handle this payload" in message.headers["x-envgrid-error"]
     assert message.headers["x-envgrid-consumer"] == "probe_sink.on_closed"
     assert _count(urls["probe_sink"], poison) == 0
+
+
+def test_dead_letters_are_listed_and_replayed_once_fixed(probe):
+    from infra import dlq
+    config, urls = probe
+    poison = "poison-" + uuid.uuid4().hex[:8]
+    with ServiceRpcProxy("probe_source", config) as source:
+        source.close(poison)
+    wait_for(lambda: any(m["routing_key"] == "case_closed" and "cannot handle" in m["error"]
+                         for m in dlq.list_messages(config["AMQP_URI"])),
+             message="listed dead letter")
+    # "Fix" the consumer: it accepts the payload once it no longer looks poisonous.
+    ProbeSink.accept_poison = True
+    try:
+        assert dlq.replay(config["AMQP_URI"]) >= 1
+        wait_for(lambda: _count(urls["probe_sink"], poison) == 1, message="replayed")
+    finally:
+        ProbeSink.accept_poison = False
