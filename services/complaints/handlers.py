@@ -145,10 +145,6 @@ def _find_repeat(uow, sub: domain.Submission, rules: dict, exclude_id: int) -> C
     return None
 
 
-def _aware(value: datetime, like: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=like.tzinfo)
-
-
 def accept(uow, case_no: str, principal: Principal) -> Case:
     case = _get(uow, case_no, lock=True)
     require_scope(principal, case.region_code)

@@ -3,7 +3,7 @@ reassignment and the deadline sweep. Each takes a unit of work and plain data.""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import select
 
@@ -11,6 +11,7 @@ from services.common import events
 from services.common.authz import Principal, in_scope, require_scope
 from services.common.config import Policy
 from services.common.errors import Conflict, NotFound, ValidationError
+from services.common.workdays import as_utc
 from services.dispatch import deadlines, joint_handlers
 from services.dispatch.grids import GridRegistry
 from services.dispatch.models import ExtensionRequest, Task, TaskHistory
@@ -20,9 +21,7 @@ SYSTEM = {"id": "dispatch", "role": "system"}
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)
+    return None if value is None else as_utc(value)
 
 
 def _history(uow, task: Task, action: str, **detail) -> None:

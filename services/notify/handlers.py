@@ -7,10 +7,10 @@ import logging
 
 import eventlet
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from sqlalchemy import select
 
+from services.common.workdays import as_utc
 from services.notify import messages
 from services.notify.channels import DeliveryResult, Outgoing, mask_recipient
 from services.notify.messages import Contact, Subscriptions
@@ -179,7 +179,7 @@ def _attempt(uow, d: Delivery, subs, directory: Directory, channels: dict) -> No
         recent = uow.session.scalars(select(Delivery.sent_at).where(
             Delivery.recipient_key == d.recipient_key, Delivery.status == "sent",
             Delivery.sent_at >= uow.now - settings.rate_window)).all()
-        decision = messages.RateLimiter.allowed([_aware(t) for t in recent], uow.now, settings,
+        decision = messages.RateLimiter.allowed([as_utc(t) for t in recent], uow.now, settings,
                                                 urgent=d.urgent)
         if not decision:
             d.status, d.next_attempt_at = "held", decision.next_allowed
@@ -231,10 +231,6 @@ def _current_address(d: Delivery, directory: Directory) -> str | None:
     if not person:
         return None
     return person.get("phone") if d.channel == "sms" else person.get("email")
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def inbox(uow, principal: dict, filters: dict) -> list[dict]:
