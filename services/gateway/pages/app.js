@@ -206,6 +206,31 @@ var EG = (function () {
     try { window.sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* nothing */ }
   }
 
+  // --- staff pages: sign in with a token, sign out --------------------------------------------
+  // Shows the sign-in form or the workspace; ``load`` runs once signed in, ``forget`` clears the
+  // page's own state on sign-out. Returns ``show(on)`` for pages that must sign out on a 401.
+  function staffSession(load, forget) {
+    function byId(id) { return document.getElementById(id); }
+    function show(on) { byId("signin").hidden = on; byId("workspace").hidden = !on; }
+    byId("signin").addEventListener("submit", function (event) {
+      event.preventDefault();
+      var token = byId("token").value.trim();
+      if (!token) {
+        showError(byId("signin"), {code: "missing_field", field: "Authorization", message: "token is required"});
+        return;
+      }
+      setToken(token);
+      byId("token").value = "";
+      show(true);
+      load();
+    });
+    byId("signout").addEventListener("click", function () {
+      clearToken(); forget(); show(false); byId("token").focus();
+    });
+    if (getToken()) { show(true); load(); } else { show(false); }
+    return show;
+  }
+
   // --- DOM building without innerHTML ------------------------------------------------------
   function el(tag, attrs, children) {
     var node = document.createElement(tag);
@@ -271,7 +296,7 @@ var EG = (function () {
     fmtTime: fmtTime, duration: duration, deadlineState: deadlineState,
     uuid: uuid, api: api, errorText: errorText, fieldName: fieldName,
     showError: showError, clearErrors: clearErrors,
-    getToken: getToken, setToken: setToken, clearToken: clearToken,
+    getToken: getToken, setToken: setToken, clearToken: clearToken, staffSession: staffSession,
     el: el, clear: clear
   };
 }());

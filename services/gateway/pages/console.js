@@ -22,10 +22,7 @@
     return "/api/v1/tasks?" + params.toString();
   }
 
-  function signedIn(on) {
-    $("signin").hidden = on;
-    $("workspace").hidden = !on;
-  }
+  var signedIn;  // set by EG.staffSession once the page is ready
 
   function load() {
     var filters = $("filters");
@@ -261,23 +258,8 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     EG.init();
-    $("signin").addEventListener("submit", function (event) {
-      event.preventDefault();
-      var token = $("token").value.trim();
-      if (!token) {
-        EG.showError($("signin"), {code: "missing_field", field: "Authorization", message: "token is required"});
-        return;
-      }
-      EG.setToken(token);
-      $("token").value = "";
-      signedIn(true);
-      load();
-    });
     $("filters").addEventListener("submit", function (event) { event.preventDefault(); load(); });
     $("refresh").addEventListener("click", load);
-    $("signout").addEventListener("click", function () {
-      EG.clearToken(); tasks = []; selectedId = null; selectedTask = null; signedIn(false); $("token").focus();
-    });
     $("view-list").addEventListener("click", function () { setView("list"); });
     $("view-map").addEventListener("click", function () { setView("map"); });
     $("detail-close").addEventListener("click", function () { selectedId = null; selectedTask = null; render(); });
@@ -287,6 +269,6 @@
     document.addEventListener("eg:lang", function () { if (!$("workspace").hidden) { render(); } });
     window.setInterval(function () { if (!$("workspace").hidden && tasks.length) { render(); } }, 60000);
     setView("list");
-    if (EG.getToken()) { signedIn(true); load(); } else { signedIn(false); }
+    signedIn = EG.staffSession(load, function () { tasks = []; selectedId = null; selectedTask = null; });
   });
 }());

@@ -8,10 +8,7 @@
 
   function $(id) { return document.getElementById(id); }
 
-  function signedIn(on) {
-    $("signin").hidden = on;
-    $("workspace").hidden = !on;
-  }
+  var signedIn;  // set by EG.staffSession once the page is ready
 
   function load() {
     $("summary").textContent = EG.t("staff.loading");
@@ -176,27 +173,12 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     EG.init();
-    $("signin").addEventListener("submit", function (event) {
-      event.preventDefault();
-      var token = $("token").value.trim();
-      if (!token) {
-        EG.showError($("signin"), {code: "missing_field", field: "Authorization", message: "token is required"});
-        return;
-      }
-      EG.setToken(token);
-      $("token").value = "";
-      signedIn(true);
-      load();
-    });
     $("refresh").addEventListener("click", load);
-    $("signout").addEventListener("click", function () {
-      EG.clearToken(); tasks = []; EG.clear($("task-list")); signedIn(false); $("token").focus();
-    });
     document.addEventListener("eg:lang", function () { if (!$("workspace").hidden) { render(); } });
     window.setInterval(function () {
       // Do not redraw under someone typing.
       if (!$("workspace").hidden && tasks.length && !Object.keys(openForm).some(function (k) { return openForm[k]; })) { render(); }
     }, 60000);
-    if (EG.getToken()) { signedIn(true); load(); } else { signedIn(false); }
+    signedIn = EG.staffSession(load, function () { tasks = []; EG.clear($("task-list")); });
   });
 }());
