@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test bench faults migrate seed compose-check clean
+.PHONY: install run test fuzz bench faults migrate seed compose-check clean
 
 install: $(STAMP)
 
@@ -19,6 +19,12 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Deeper schema-driven fuzzing of every endpoint (make test runs a few examples of each).
+FUZZ_EXAMPLES ?= 40
+fuzz: install
+	ENVGRID_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) ENVGRID_FUZZ_RANDOM=1 \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 bench: install
 	$(BIN)/python -m bench.run

@@ -6,9 +6,10 @@ This script builds, directly in aggregate form (fast), the month's counter rows 
 category, handling, rating, escalation and time-to-close histogram counters summing to 1,000,000
 received cases, plus the county, city and province roll-ups. It then times what the service
 does for a bulletin: ``figures`` of every county and grid row, the league table, hot spots over
-12 months of grid history, laggards and the HTML rendering (and the CSV of the league).
+12 months of grid history, laggards, 500 enterprise cards and the HTML rendering (and the CSV
+of the league); ``--pdf`` also times the PDF.
 
-    .venv/bin/python bench/bench_bulletin.py [--cases 1000000] [--repeat 3]
+    .venv/bin/python bench/bench_bulletin.py [--cases 1000000] [--repeat 3] [--pdf]
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.ranking import bulletins, metrics  # noqa: E402
+from services.ranking import bulletins, metrics, views  # noqa: E402
 from services.ranking.hotspots import hot_spots  # noqa: E402
 from services.ranking.league import league_table  # noqa: E402
 
@@ -90,6 +91,21 @@ def build(cases: int, seed: int = 7):
     return rows, counties, history, neighbours, sizes, received
 
 
+def card_list(n: int = 500, seed: int = 11) -> tuple[list[dict], list[dict]]:
+    """``n`` carded enterprises (a fifth red) and the month's card changes, as the service
+    reads them from its card tables."""
+    rng = random.Random(seed)
+    cards, changes = [], []
+    for i in range(n):
+        level = "red" if i % 5 == 0 else "yellow"
+        cases = [f"36{rng.randint(1, 10):02d}21-202611{rng.randint(1, 30):02d}-{j:04d}"
+                 for j in range(2 if level == "red" else 1)]
+        cards.append({"enterprise": f"企业{i:04d}有限公司", "level": level, "cases": cases})
+        changes.append({"enterprise": f"企业{i:04d}有限公司", "from_level": None,
+                        "to_level": level, "at": f"2026-11-{1 + i % 30:02d}T02:00:00+00:00"})
+    return cards, changes
+
+
 def bulletin(rows, counties, history, neighbours, sizes, cfg) -> tuple[str, str]:
     figs = {scope: metrics.figures(row) for (scope, period), row in rows.items()
             if period == PERIOD}
@@ -100,10 +116,11 @@ def bulletin(rows, counties, history, neighbours, sizes, cfg) -> tuple[str, str]
     league = league_table(county_figs, sizes, cfg)
     spots = hot_spots(history, neighbours, cfg)[:20]
     lag = bulletins.laggards(league, cfg)
+    cards, changes = card_list()
     html = bulletins.render_monthly({
         "region": {"code": "360000", "name": "江西省"}, "period": PERIOD,
         "generated_at": "2026-12-02 09:00", "totals": totals, "league": league,
-        "laggards": lag, "cards": [], "hot_spots": spots})
+        "laggards": lag, "cards": cards, "card_changes": changes, "hot_spots": spots})
     csv_text = bulletins.to_csv(league, ["rank", "scope", "score", "ranked", "rank_change"])
     return html, csv_text
 
@@ -112,6 +129,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--pdf", action="store_true", help="also time the PDF rendering")
     args = parser.parse_args()
     t0 = time.perf_counter()
     rows, counties, history, neighbours, sizes, received = build(args.cases)
@@ -123,8 +141,14 @@ def main() -> None:
         html, _csv = bulletin(rows, counties, history, neighbours, sizes, cfg)
         best = min(best, time.perf_counter() - t)
     print(f"monthly bulletin: {received:,} cases in {len(rows):,} counter rows "
-          f"({len(counties)} counties); figures+league+hot spots+render best of {args.repeat}: "
-          f"{best:.3f} s (HTML {len(html) // 1024} KiB; counters built in {t_build:.1f} s)")
+          f"({len(counties)} counties); figures+league+hot spots+cards+render best of "
+          f"{args.repeat}: {best:.3f} s (HTML {len(html) // 1024} KiB; counters built in "
+          f"{t_build:.1f} s)")
+    if args.pdf:
+        t = time.perf_counter()
+        pdf = views.html_to_pdf(html)
+        print(f"its PDF (WeasyPrint, rendered once on first request and kept): "
+              f"{time.perf_counter() - t:.2f} s, {len(pdf) // 1024} KiB")
 
 
 if __name__ == "__main__":

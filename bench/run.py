@@ -46,6 +46,13 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: a cost per submission that does not depend
+    on what else the machine is doing, unlike a rate."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -167,6 +174,7 @@ def bench_end_to_end(rate: float, seconds: float, burst: int):
             "-", f"{len(latencies)} submissions")
         # Throughput: as fast as the clients can, until assigned, notified and counted.
         marker = uuid.uuid4().hex[:6]
+        cpu_before = {name: cpu_seconds(p.pid) for name, p in system.procs.items()}
         start = time.time()
         numbers = []
 
@@ -180,10 +188,14 @@ def bench_end_to_end(rate: float, seconds: float, burst: int):
         e2e = burst / (settled - start)
         intake = burst / (accepted_at - start)
         loaded = {name: rss_mb(p.pid) for name, p in system.procs.items()}
+        cpu_ms = {name: 1000 * (cpu_seconds(p.pid) - cpu_before[name]) / burst
+                  for name, p in system.procs.items()}
         base_rate = bare_kombu(system.amqp, burst, hops=HOPS)
         row("end-to-end throughput (assigned, notified, counted)", f"{e2e:.0f} submissions/s",
             f"{base_rate:.0f}/s bare kombu", f"ratio {e2e / base_rate:.2f}; intake alone "
             f"{intake:.0f}/s; {burst} submissions, 32 clients")
+        row("CPU per submission, all services", f"{sum(cpu_ms.values()):.1f} ms", "-",
+            ", ".join(f"{name} {ms:.1f}" for name, ms in cpu_ms.items()))
         for name in processes.SERVICES:
             row(f"RSS {name} at rest / after load", f"{rest[name]:.0f} / {loaded[name]:.0f} MB",
                 "-")

@@ -57,6 +57,7 @@ envgrid is running (logs in {logs}/, data in {config.data_dir()}/)
   follow a case           {base}/track
   dispatcher console      {base}/console
   grid worker (phone)     {base}/worker
+  public dashboard        {base}/dashboard
   API (OpenAPI)           {base}/api/v1/openapi.json
   Open311 GeoReport v2    {base}/open311/v2/discovery.json
   health                  {base}/healthz

@@ -6,6 +6,8 @@ import re
 import uuid
 from datetime import datetime, timezone
 
+from sqlalchemy import create_engine, text
+
 from tests.fixtures import wait_for
 
 COUNTY = "360323"          # 芦溪县
@@ -35,16 +37,28 @@ def path_for(route_path: str, **values) -> str:
                   route_path)
 
 
-def file_case(system, grid_code=VILLAGE, phone=None, name=None, category="air.odour") -> str:
+def file_case(system, grid_code=VILLAGE, phone=None, name=None, category="air.odour",
+              enterprise=None) -> str:
     """A hotline case entered by the county's intake desk; returns its number (received)."""
     complainant = {"phone": phone or new_phone()}
     if name:
         complainant["name"] = name
-    r = system.call("POST", "/api/v1/intake", f"intake-{grid_code[:6]}", json={
-        "channel": "hotline", "category": category, "grid_code": grid_code,
-        "description": "测试案件 " + uuid.uuid4().hex, "complainant": complainant})
+    body = {"channel": "hotline", "category": category, "grid_code": grid_code,
+            "description": "测试案件 " + uuid.uuid4().hex, "complainant": complainant}
+    if enterprise:
+        body["enterprise"] = enterprise
+    r = system.call("POST", "/api/v1/intake", f"intake-{grid_code[:6]}", json=body)
     assert r.status_code == 201, r.text
     return r.json()["case_no"]
+
+
+def post(system, path, account, body, status=200, code=None) -> dict:
+    """POST and check the status (and the error code); the JSON answer."""
+    r = system.call("POST", path, account, json=body)
+    assert r.status_code == status, (r.status_code, r.text)
+    if code is not None:
+        assert r.json()["error"]["code"] == code, r.text
+    return r.json()
 
 
 def get_case(system, case_no, token="admin") -> dict:
@@ -89,3 +103,14 @@ def wait_case_history(system, case_no, action, count=1) -> dict:
 def utc(value: str) -> datetime:
     when = datetime.fromisoformat(value)
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def rating_token(system, case_no: str) -> str:
+    """The token the complainant's result message carries (read from complaints' database)."""
+    engine = create_engine(system.databases["complaints"])
+    with engine.connect() as conn:
+        token = conn.execute(text('SELECT rating_token FROM "case" WHERE case_no = :n'),
+                             {"n": case_no}).scalar()
+    engine.dispose()
+    assert token
+    return token

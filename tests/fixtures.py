@@ -2,6 +2,9 @@
 test session, and the services running in-process as nameko containers against them."""
 from __future__ import annotations
 
+import contextlib
+import logging
+import logging.config
 import os
 import socket
 import subprocess
@@ -11,9 +14,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import psycopg2
+import eventlet
 import pytest
 import requests
+import yaml
+from nameko.cli.main import IMPLICIT_ENV_VAR_MATCHER, env_var_constructor
 from nameko.containers import ServiceContainer
+
+from services.common.config import ROOT
 
 from services.common.clock import shared_clock
 from services.common.migrations import upgrade
@@ -122,11 +130,12 @@ class System:
             headers["Authorization"] = f"Bearer {self.tokens.get(token, token)}"
         return requests.request(method, self.url(path), headers=headers, timeout=30, **kwargs)
 
-    def restart(self, service: str):
-        """Kill a service's container abruptly and start a fresh one (a crash and a restart)."""
+    def restart(self, service: str, config: dict | None = None):
+        """Kill a service's container abruptly and start a fresh one (a crash and a restart),
+        with the system's configuration or ``config``."""
         old = self.containers[service]
         old.kill()
-        container = ServiceContainer(old.service_cls, self.config)
+        container = ServiceContainer(old.service_cls, config or self.config)
         container.start()
         self.containers[service] = container
         return container
@@ -152,6 +161,7 @@ def base_config(amqp: str, databases: dict, port: int, clock_name: str) -> dict:
         "DELIVERY_INTERVAL_SECONDS": 0.2,
         "OUTBOX_POLL_SECONDS": 0.2,
         "EVENT_RETRY_PAUSE": 0.2,
+        "REGISTRY_ASK_SECONDS": 1,
         "max_workers": 10,
         "serializer": "json",
         "NOTIFY": {"sms_gateway_url": None},
@@ -161,8 +171,36 @@ def base_config(amqp: str, databases: dict, port: int, clock_name: str) -> dict:
     }
 
 
+# --- logging as `nameko run` sets it up -------------------------------------------------------
+def nameko_config(path=ROOT / "infra" / "nameko.yaml") -> dict:
+    """``infra/nameko.yaml`` read as ``nameko run`` reads it (``${VAR:default}`` from the
+    environment), without changing how the rest of the process parses YAML."""
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!env_var", env_var_constructor)
+    Loader.add_implicit_resolver("!env_var", IMPLICIT_ENV_VAR_MATCHER, None)
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=Loader)
+
+
 @pytest.fixture(scope="session")
-def system(amqp_uri, databases, session_tag):
+def service_logging():
+    """The root logger as ``nameko run`` configures it from LOGGING in ``infra/nameko.yaml``
+    (its handlers mask phone numbers), so the services log here as they do in production."""
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    logging.config.dictConfig(nameko_config()["LOGGING"])
+    yield root
+    for handler in list(root.handlers):
+        if handler not in before:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(level)
+
+
+@pytest.fixture(scope="session")
+def system(amqp_uri, databases, session_tag, service_logging, tmp_path_factory):
     from infra import seed
 
     clock = shared_clock(f"test-{session_tag}")
@@ -171,6 +209,7 @@ def system(amqp_uri, databases, session_tag):
     tokens = seed.seed_accounts(databases["gateway"], test_tokens=True)
     port = free_port()
     config = base_config(amqp_uri, databases, port, f"test-{session_tag}")
+    config["MEDIA_DIR"] = str(tmp_path_factory.mktemp("media"))
     classes = service_classes()
     sys_ = System(base_url=f"http://127.0.0.1:{port}", config=config, databases=databases,
                   tokens=tokens, clock=clock)
@@ -182,4 +221,27 @@ def system(amqp_uri, databases, session_tag):
              timeout=30, message="healthz")
     yield sys_
     for container in sys_.containers.values():
+        container.kill()
+
+
+@pytest.fixture
+def clock(system):
+    """The shared ManualClock, set back to where it was when the test ends."""
+    start = system.clock.now()
+    yield system.clock
+    system.clock.set(start)
+
+
+@contextlib.contextmanager
+def another_instance(system, service: str):
+    """A second container of ``service`` beside the running one (instances that compete)."""
+    container = ServiceContainer(system.containers[service].service_cls, system.config)
+    container.start()
+    try:
+        yield container
+    finally:
+        # Stop, not kill: a killed container can leave its connection open with messages it
+        # had prefetched unacknowledged, and the broker then never gives them to the others.
+        with eventlet.Timeout(60, False):
+            container.stop()
         container.kill()

@@ -57,8 +57,16 @@ def _body(route) -> dict | None:
         "return_task": {"reason": ""},                           # blank reason: 422
         "request_extension": {"days": 31, "reason": "测试"},      # over max_days: 422
         "decide_extension": {"approve": True},                   # none pending: 409
+        "recheck_task": {"outcome": "held"},                     # not signed off: 409
+        "record_patrol": {"grid_code": VILLAGE, "minutes": 30,     # a walk of their grid
+                          "started_at": "2026-11-23T00:00:00+00:00"},
+        "import_grids": {"format": "geojson", "data": {"type": "Feature"}},  # bad file: 422
     }
     return bodies.get(route.name, {})
+
+
+# Commands with no body for a business rule to refuse run on a task of their own.
+OWN_TASK = ("acknowledge_task",)
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +74,16 @@ def shared(system):
     """A 芦溪县 case accepted and assigned to the grid chief of 金鸡村."""
     task = new_task(system, VILLAGE)
     return {"case_no": task["case_no"], "task_id": task["task_id"], "code": VILLAGE,
-            "task": task, "case": get_case(system, task["case_no"])}
+            "task": task, "case": get_case(system, task["case_no"]),
+            "own_task_id": new_task(system, VILLAGE, category="noise.industrial")["task_id"]}
 
 
 def _call(system, shared, route, role):
     account = ACCOUNT[role]
     if account is not None and account not in system.tokens:
         pytest.skip(f"no demo account {account}")
-    return system.call(route.method, path_for(route.path, **shared), account,
+    values = dict(shared, task_id=shared["own_task_id"]) if route.name in OWN_TASK else shared
+    return system.call(route.method, path_for(route.path, **values), account,
                        json=_body(route))
 
 

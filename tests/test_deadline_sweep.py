@@ -1,31 +1,30 @@
 """Warnings and escalations on a controllable clock, each exactly once, with two dispatch
-instances sweeping at the same time."""
+instances sweeping at the same time, and with one of them killed in the middle of a sweep."""
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from datetime import datetime, timedelta
 
+import eventlet
 import pytest
 from nameko.containers import ServiceContainer
+from sqlalchemy import create_engine, text
 
-from tests.fixtures import wait_for
+from services.common.config import policy
+from services.common.unit_of_work import Database
+from services.common.workdays import as_utc
+from services.dispatch import deadlines, handlers
+from tests.fixtures import another_instance, wait_for
 
 VILLAGE = "360323101002"  # 马岭村, 宣风镇
 
 
 @pytest.fixture
 def second_dispatch(system):
-    container = ServiceContainer(system.containers["dispatch"].service_cls, system.config)
-    container.start()
-    yield container
-    container.kill()
-
-
-@pytest.fixture
-def clock(system):
-    start = system.clock.now()
-    yield system.clock
-    system.clock.set(start)
+    with another_instance(system, "dispatch") as container:
+        yield container
 
 
 def _task(system, tid):
@@ -68,3 +67,110 @@ def test_warning_then_each_rung_once(system, second_dispatch, clock):
         "GET", f"/api/v1/cases/{case_no}", "admin").json()["history"]].count("escalated") == 3,
         message="escalations mirrored on the case")
     assert history
+
+
+# --- a restart in the middle of a sweep -------------------------------------------------------
+MANY = 40
+SLOW_CHECK_SECONDS = 0.05  # per task: a sweep of MANY tasks takes ~2 s, long enough to kill
+
+
+def _accepted_tasks(system, n, category):
+    numbers = []
+    for i in range(n):
+        r = system.call("POST", "/api/v1/intake", "intake-360323", json={
+            "channel": "hotline", "category": category, "grid_code": VILLAGE,
+            "priority": "high", "description": f"施工扬尘 {i} {uuid.uuid4().hex}"})
+        assert r.status_code == 201, r.text
+        numbers.append(r.json()["case_no"])
+    for case_no in numbers:
+        r = system.call("POST", f"/api/v1/cases/{case_no}/accept", "intake-360323", json={})
+        assert r.status_code == 200, r.text
+    engine = create_engine(system.databases["dispatch"])
+    try:
+        return wait_for(lambda: (rows := _rows(engine, "SELECT id, deadline, warn_at FROM task "
+                                                       "WHERE case_no = ANY(:n)", n=numbers))
+                        and len(rows) == n and rows, timeout=60, message="every task")
+    finally:
+        engine.dispose()
+
+
+def _rows(engine, sql, **params):
+    with engine.connect() as conn:
+        return conn.execute(text(sql), params).all()
+
+
+def _engine_of(container):
+    return next(d.engine for d in container.dependencies if isinstance(d, Database))
+
+
+def test_restart_in_the_middle_of_a_sweep_fires_each_step_once_on_time(system, clock,
+                                                                     monkeypatch):
+    """Two instances sweep; at each step of the ladder the one that has started on the due
+    tasks is killed half way and restarted. Its transaction dies with it, the other instance
+    does the whole batch, and every warning and every rung is emitted once per task, with the
+    clock at the step's instant (not before, not at a later step)."""
+    rows = _accepted_tasks(system, MANY, "construction.dust")
+    ours = {r.id for r in rows}
+    due = {r.deadline for r in rows}
+    warn = {r.warn_at for r in rows}
+    assert len(due) == len(warn) == 1, "all due at once"
+    due, warn_at = as_utc(due.pop()), as_utc(warn.pop())
+    ladder = deadlines.escalation_schedule(policy().for_region("360323"), due)
+    steps = [("task_warning", 0, warn_at)] + [("task_escalated", r.rung, r.at) for r in ladder]
+
+    seen = []  # the engine (so the instance) of every check of one of our tasks
+
+    def slow_check(uow, task, rules, registry):
+        if task.id in ours:
+            seen.append(uow.session.bind)
+            eventlet.sleep(SLOW_CHECK_SECONDS)
+        return real_check(uow, task, rules, registry)
+    real_check = handlers._check
+    monkeypatch.setattr(handlers, "_check", slow_check)
+
+    dispatch_cls = system.containers["dispatch"].service_cls
+    second = ServiceContainer(dispatch_cls, system.config)
+    second.start()
+    engine = create_engine(system.databases["dispatch"])
+
+    def emitted(event_type, rung):
+        found = [json.loads(p) if isinstance(p, str) else p for (p,) in _rows(
+            engine, "SELECT payload FROM outbox WHERE event_type = :t", t=event_type)]
+        return [p for p in found if p["task_id"] in ours and p.get("rung", 0) == rung]
+
+    try:
+        for event_type, rung, at in steps:
+            # Not early: a second before the instant nothing fires.
+            clock.set(at - timedelta(seconds=1))
+            time.sleep(1.0)
+            assert emitted(event_type, rung) == [], (event_type, rung)
+
+            seen.clear()
+            clock.set(at)
+            wait_for(lambda: len(seen) >= 8, message="a sweep under way")
+            sweeping = seen[-1]
+            if sweeping is _engine_of(system.containers["dispatch"]):
+                system.restart("dispatch")
+            else:
+                assert sweeping is _engine_of(second)
+                second.kill()
+                second = ServiceContainer(dispatch_cls, system.config)
+                second.start()
+            assert len(emitted(event_type, rung)) < MANY  # the killed batch left nothing
+
+            wait_for(lambda: len(emitted(event_type, rung)) >= MANY, timeout=60,
+                     message=f"{event_type} {rung} for every task")
+            time.sleep(1.0)  # more sweeps: nothing more may come
+            events = emitted(event_type, rung)
+            assert sorted(p["task_id"] for p in events) == sorted(ours), "once per task"
+            assert {p["occurred_at"] for p in events} == {at.isoformat()}, "on time"
+        # Each task's own history: one warning, rungs 1, 2, 3, each at its instant.
+        for task_id in list(ours)[:5]:
+            history = _task(system, task_id)["history"]
+            got = [(h["action"], h["detail"].get("rung"), as_utc(datetime.fromisoformat(h["at"])))
+                   for h in history if h["action"] in ("warning", "escalated")]
+            assert got == [("warning", None, warn_at)] + [
+                ("escalated", r.rung, r.at) for r in ladder]
+    finally:
+        second.kill()
+        engine.dispose()

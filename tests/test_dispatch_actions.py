@@ -8,19 +8,11 @@ from datetime import timedelta
 from services.common.config import policy
 from services.dispatch import deadlines
 from tests.casework import COUNTY, OTHER_VILLAGE, VILLAGE, VILLAGE_2, actions, chief_of, \
-    entries, get_case, get_task, new_task, utc, wait_case_history
+    entries, get_case, get_task, new_task, post, rating_token, utc, wait_case_history
 from tests.fixtures import wait_for
 
 DISPATCHER, SUPERVISOR = f"dispatcher-{COUNTY}", f"supervisor-{COUNTY}"
 CHIEF, CHIEF_2 = chief_of(VILLAGE), chief_of(VILLAGE_2)
-
-
-def _post(system, path, account, body, status=200, code=None):
-    r = system.call("POST", path, account, json=body)
-    assert r.status_code == status, (r.status_code, r.text)
-    if code is not None:
-        assert r.json()["error"]["code"] == code, r.text
-    return r.json()
 
 
 def test_reassign_to_another_grid(system):
@@ -28,7 +20,7 @@ def test_reassign_to_another_grid(system):
     tid, case_no = task["task_id"], task["case_no"]
     assert task["assignee"]["id"] == CHIEF
 
-    moved = _post(system, f"/api/v1/tasks/{tid}/reassign", DISPATCHER,
+    moved = post(system, f"/api/v1/tasks/{tid}/reassign", DISPATCHER,
                   {"grid_code": VILLAGE_2, "reason": "地点属马岭村"})
     assert moved["status"] == "assigned"
     assert moved["grid_code"] == VILLAGE_2 and moved["assignee"]["id"] == CHIEF_2
@@ -42,8 +34,8 @@ def test_reassign_to_another_grid(system):
     assert case["grid_code"] == VILLAGE_2 and case["status"] == "assigned"
 
     # The new chief now works it; the old one no longer may.
-    _post(system, f"/api/v1/tasks/{tid}/close", CHIEF, {"result": "x", "founded": True}, 404)
-    _post(system, f"/api/v1/tasks/{tid}/close", CHIEF_2, {"result": "已处理", "founded": True})
+    post(system, f"/api/v1/tasks/{tid}/close", CHIEF, {"result": "x", "founded": True}, 404)
+    post(system, f"/api/v1/tasks/{tid}/close", CHIEF_2, {"result": "已处理", "founded": True})
 
 
 def test_reassign_to_another_county_grid_keeps_the_task_reachable(system):
@@ -58,7 +50,7 @@ def test_reassign_to_another_county_grid_keeps_the_task_reachable(system):
     assert get_task(system, tid)["grid_code"] == VILLAGE
     # The city dispatcher may move it across counties: the task then belongs to that county,
     # so its new grid chief and that county's staff can see and work it.
-    moved = _post(system, f"/api/v1/tasks/{tid}/reassign", "dispatcher-360300",
+    moved = post(system, f"/api/v1/tasks/{tid}/reassign", "dispatcher-360300",
                   {"grid_code": OTHER_VILLAGE, "reason": "属湘东区"})
     assert moved["region_code"] == OTHER_VILLAGE[:6]
     assert get_task(system, tid, chief_of(OTHER_VILLAGE))["assignee"]["id"] == chief_of(
@@ -74,22 +66,22 @@ def test_send_back_then_reassign(system):
     task = new_task(system, VILLAGE)
     tid, case_no = task["task_id"], task["case_no"]
     # Only the assignee sends back; another grid's chief is told it does not exist.
-    _post(system, f"/api/v1/tasks/{tid}/return", CHIEF_2, {"reason": "不归我"}, 404,
+    post(system, f"/api/v1/tasks/{tid}/return", CHIEF_2, {"reason": "不归我"}, 404,
           "task_not_found")
-    _post(system, f"/api/v1/tasks/{tid}/return", CHIEF, {"reason": ""}, 422, "missing_field")
+    post(system, f"/api/v1/tasks/{tid}/return", CHIEF, {"reason": ""}, 422, "missing_field")
 
-    returned = _post(system, f"/api/v1/tasks/{tid}/return", CHIEF,
+    returned = post(system, f"/api/v1/tasks/{tid}/return", CHIEF,
                      {"reason": "该点位不在本村"})
     assert returned["status"] == "returned"
     # A returned task waits for the dispatcher: it is neither closed nor returned again.
-    _post(system, f"/api/v1/tasks/{tid}/close", CHIEF, {"result": "x", "founded": True}, 409,
+    post(system, f"/api/v1/tasks/{tid}/close", CHIEF, {"result": "x", "founded": True}, 409,
           "invalid_state")
-    _post(system, f"/api/v1/tasks/{tid}/return", CHIEF, {"reason": "再退"}, 409,
+    post(system, f"/api/v1/tasks/{tid}/return", CHIEF, {"reason": "再退"}, 409,
           "invalid_state")
     listed = system.call("GET", "/api/v1/tasks?status=returned&limit=1000", DISPATCHER).json()
     assert tid in {t["task_id"] for t in listed}
 
-    again = _post(system, f"/api/v1/tasks/{tid}/reassign", DISPATCHER,
+    again = post(system, f"/api/v1/tasks/{tid}/reassign", DISPATCHER,
                   {"grid_code": VILLAGE_2, "reason": "改派马岭村"})
     assert again["status"] == "assigned" and again["assignee"]["id"] == CHIEF_2
 
@@ -109,21 +101,21 @@ def test_extension_request_refusal_approval_and_limit(system):
     due = utc(task["deadline"])
     path = f"/api/v1/tasks/{tid}/extension"
 
-    _post(system, path + "/decision", SUPERVISOR, {"approve": True}, 409, "no_pending_extension")
-    first = _post(system, path, CHIEF, {"days": 3, "reason": "需等待检测报告"}, 201)
+    post(system, path + "/decision", SUPERVISOR, {"approve": True}, 409, "no_pending_extension")
+    first = post(system, path, CHIEF, {"days": 3, "reason": "需等待检测报告"}, 201)
     assert first == {"task_id": tid, "days": 3, "status": "pending"}
-    _post(system, path, CHIEF, {"days": 2, "reason": "再申请"}, 409, "extension_pending")
+    post(system, path, CHIEF, {"days": 2, "reason": "再申请"}, 409, "extension_pending")
     # Only the assignee asks; only a supervisor decides.
-    _post(system, path, CHIEF_2, {"days": 2, "reason": "x"}, 404, "task_not_found")
-    _post(system, path + "/decision", CHIEF, {"approve": True}, 403, "forbidden_role")
+    post(system, path, CHIEF_2, {"days": 2, "reason": "x"}, 404, "task_not_found")
+    post(system, path + "/decision", CHIEF, {"approve": True}, 403, "forbidden_role")
 
-    refused = _post(system, path + "/decision", SUPERVISOR,
+    refused = post(system, path + "/decision", SUPERVISOR,
                     {"approve": False, "note": "理由不充分"})
     assert utc(refused["deadline"]) == due and refused["extensions"] == 0
     assert entries(refused, "extension_refused")[0]["detail"]["note"] == "理由不充分"
 
-    _post(system, path, CHIEF, {"days": 5, "reason": "检测机构排期"}, 201)
-    approved = _post(system, path + "/decision", SUPERVISOR, {"approve": True, "note": "同意"})
+    post(system, path, CHIEF, {"days": 5, "reason": "检测机构排期"}, 201)
+    approved = post(system, path + "/decision", SUPERVISOR, {"approve": True, "note": "同意"})
     # policy extension.unit is days: calendar days, the time of day kept.
     assert policy().for_region(COUNTY)["extension"]["unit"] == "days"
     assert utc(approved["deadline"]) == due + timedelta(days=5)
@@ -136,7 +128,7 @@ def test_extension_request_refusal_approval_and_limit(system):
     assert utc(case["deadline"]) == due + timedelta(days=5)
     assert utc(entries(case, "extended")[0]["detail"]["deadline"]) == due + timedelta(days=5)
 
-    _post(system, path, CHIEF, {"days": 1, "reason": "还要延"}, 409, "extension_limit")
+    post(system, path, CHIEF, {"days": 1, "reason": "还要延"}, 409, "extension_limit")
     history = actions(get_task(system, tid))
     assert [a for a in history if a.startswith("exten")] == [
         "extension_requested", "extension_refused", "extension_requested", "extended"]
@@ -148,27 +140,27 @@ def test_failed_verification_and_closing_twice(system):
     close = f"/api/v1/tasks/{tid}/close"
     verify = f"/api/v1/tasks/{tid}/verify"
 
-    _post(system, verify, SUPERVISOR, {"approved": True}, 409, "invalid_state")
-    _post(system, close, CHIEF, {"result": "已整改", "founded": True})
-    _post(system, close, CHIEF, {"result": "又一次", "founded": True}, 409, "invalid_state")
+    post(system, verify, SUPERVISOR, {"approved": True}, 409, "invalid_state")
+    post(system, close, CHIEF, {"result": "已整改", "founded": True})
+    post(system, close, CHIEF, {"result": "又一次", "founded": True}, 409, "invalid_state")
     # Refusing needs a note, and a refused call changes nothing.
     r = system.call("POST", verify, SUPERVISOR, json={"approved": False})
     assert r.status_code == 422 and r.json()["error"]["code"] == "missing_field", r.text
     assert r.json()["error"]["field"] == "note"
     assert get_task(system, tid)["status"] == "closed"
 
-    back = _post(system, verify, SUPERVISOR, {"approved": False, "note": "缺少整改照片"})
+    back = post(system, verify, SUPERVISOR, {"approved": False, "note": "缺少整改照片"})
     assert back["status"] == "assigned" and back["assignee"]["id"] == CHIEF
     assert entries(back, "sent_back")[0]["detail"]["note"] == "缺少整改照片"
     case = wait_case_history(system, case_no, "sent_back")
     assert entries(case, "sent_back")[0]["detail"]["note"] == "缺少整改照片"
 
-    _post(system, close, CHIEF, {"result": "已补充照片", "founded": True,
+    post(system, close, CHIEF, {"result": "已补充照片", "founded": True,
                                  "evidence": ["media:after-2"]})
-    done = _post(system, verify, SUPERVISOR, {"approved": True, "note": "合格"})
+    done = post(system, verify, SUPERVISOR, {"approved": True, "note": "合格"})
     assert done["status"] == "verified"
-    _post(system, close, CHIEF, {"result": "再办结", "founded": True}, 409, "invalid_state")
-    _post(system, verify, SUPERVISOR, {"approved": True}, 409, "invalid_state")
+    post(system, close, CHIEF, {"result": "再办结", "founded": True}, 409, "invalid_state")
+    post(system, verify, SUPERVISOR, {"approved": True}, 409, "invalid_state")
 
     assert actions(get_task(system, tid)) == ["assigned", "closed", "sent_back", "closed",
                                               "verified"]
@@ -177,24 +169,13 @@ def test_failed_verification_and_closing_twice(system):
         == ["assigned", "closed", "sent_back", "closed", "verified"]
 
 
-def _rating_token(system, case_no):
-    from sqlalchemy import create_engine, text
-    engine = create_engine(system.databases["complaints"])
-    with engine.connect() as conn:
-        token = conn.execute(text("SELECT rating_token FROM \"case\" WHERE case_no = :n"),
-                             {"n": case_no}).scalar()
-    engine.dispose()
-    assert token
-    return token
-
-
 def test_poor_rating_reopens_with_a_fresh_deadline(system):
     task = new_task(system, VILLAGE, category="noise.construction")
     tid, case_no = task["task_id"], task["case_no"]
-    _post(system, f"/api/v1/tasks/{tid}/close", CHIEF, {"result": "已责令停工", "founded": True})
-    _post(system, f"/api/v1/tasks/{tid}/verify", SUPERVISOR, {"approved": True})
+    post(system, f"/api/v1/tasks/{tid}/close", CHIEF, {"result": "已责令停工", "founded": True})
+    post(system, f"/api/v1/tasks/{tid}/verify", SUPERVISOR, {"approved": True})
     wait_for(lambda: get_case(system, case_no)["status"] == "resolved", message="resolved")
-    token = _rating_token(system, case_no)
+    token = rating_token(system, case_no)
 
     start = system.clock.now()
     try:
@@ -220,5 +201,5 @@ def test_poor_rating_reopens_with_a_fresh_deadline(system):
     assert utc(case["deadline"]) == fresh.due
     assert case["status"] == "assigned" and case["rating"] == 1
     # Reopened work is closed and verified again like any other.
-    _post(system, f"/api/v1/tasks/{tid}/close", CHIEF, {"result": "已彻底整改", "founded": True})
+    post(system, f"/api/v1/tasks/{tid}/close", CHIEF, {"result": "已彻底整改", "founded": True})
     assert actions(get_task(system, tid))[-2:] == ["reopened", "closed"]

@@ -3,6 +3,7 @@ their postmark date, odd phone numbers are kept and flagged, never refused."""
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 from tests.fixtures import wait_for
 
@@ -85,6 +86,12 @@ def test_referral_lands_in_the_other_county_for_its_acceptance(system):
         "from_region"] == "360323"
     r = system.call("POST", f"/api/v1/cases/{no}/accept", "intake-360322", json={})
     assert r.status_code == 200 and r.json()["status"] == "accepted"
+    # Dispatched there: the receiving county works the task, the sending county cannot see it.
+    task_id = wait_for(lambda: system.call("GET", f"/api/v1/cases/{no}", "admin").json().get(
+        "task_id"), message="task in the receiving county")
+    task = system.call("GET", f"/api/v1/tasks/{task_id}", "dispatcher-360322")
+    assert task.status_code == 200 and task.json()["region_code"].startswith("360322")
+    assert system.call("GET", f"/api/v1/tasks/{task_id}", "dispatcher-360323").status_code == 404
     # The receiving desk is told in-app.
     wait_for(lambda: [m for m in system.call("GET", "/api/v1/messages", "intake-360322").json()
                       if m["case_no"] == no], message="referral message")
@@ -115,3 +122,37 @@ def test_monitoring_exceedance_opens_one_case_however_many_readings(system):
         "enterprise": enterprise, "outlet": "DA001", "pollutant": "SO2", "hour": "yesterday",
         "value": 1, "limit": 2, "region_code": "360323"})
     assert r.status_code == 422 and r.json()["error"]["field"] == "hour"
+
+
+def test_a_burst_of_exceedances_opens_one_case(system):
+    """Readings of many hours arriving at once (a feed catching up after an outage) still open
+    exactly one case, every reading counted on it."""
+    enterprise = "萍乡某焦化有限公司 " + uuid.uuid4().hex[:6]
+    hours = range(1, 13)
+
+    def reading(hour):
+        return system.call("POST", "/api/v1/monitoring/readings", "monitor-360300", json={
+            "enterprise": enterprise, "outlet": "DA002", "pollutant": "NOx",
+            "hour": f"2026-11-22T{hour:02d}:00:00+08:00", "value": 300 + hour, "limit": 200,
+            "region_code": "360323"})
+    with ThreadPoolExecutor(len(hours)) as pool:
+        answers = list(pool.map(reading, hours))
+    assert all(r.status_code == 202 for r in answers), [r.text for r in answers]
+    numbers = {r.json()["case_no"] for r in answers}
+    assert len(numbers) == 1, numbers
+    case = system.call("GET", f"/api/v1/cases/{numbers.pop()}", "admin").json()
+    assert case["repeat_count"] == len(hours)
+    assert [h["action"] for h in case["history"]].count("exceedance") == len(hours) - 1
+
+
+def test_simultaneous_repeats_merge_into_one_case(system):
+    """The same problem reported through several channels in the same second: one case."""
+    enterprise = "萍乡某陶瓷厂 " + uuid.uuid4().hex[:6]
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: _complaint(system, enterprise=enterprise), range(6)))
+    opened = [a for a in answers if a["status"] == "received"]
+    assert len(opened) == 1, answers
+    assert {a["merged_into"] for a in answers if a["status"] == "merged"} == {
+        opened[0]["case_no"]}
+    original = system.call("GET", f"/api/v1/cases/{opened[0]['case_no']}", "admin").json()
+    assert original["repeat_count"] == 6

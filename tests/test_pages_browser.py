@@ -107,12 +107,14 @@ def _sign_in(driver, system, page, account):
 def _task(system, grid, point, category, text):
     """A case filed by intake, accepted, and the task dispatch made for it. Each call uses its
     own category so intake never merges it into an earlier case at the same place."""
-    r = system.call("POST", "/api/v1/intake", "intake-360323", json={
+    intake = f"intake-{grid[:6]}"
+    where = {"lat": point[0], "lon": point[1]} if point else {}
+    r = system.call("POST", "/api/v1/intake", intake, json={
         "channel": "hotline", "category": category, "description": f"{text} {uuid.uuid4().hex}",
-        "grid_code": grid, "lat": point[0], "lon": point[1]})
+        "grid_code": grid, **where})
     assert r.status_code == 201, r.text
     case_no = r.json()["case_no"]
-    r = system.call("POST", f"/api/v1/cases/{case_no}/accept", "intake-360323", json={})
+    r = system.call("POST", f"/api/v1/cases/{case_no}/accept", intake, json={})
     assert r.status_code == 200, r.text
 
     def task_id():
@@ -145,6 +147,16 @@ def test_gateway_serves_the_pages_and_nothing_else(system):
         assert "import" not in r.text
 
 
+def _photo(path, fmt="JPEG", colour=(90, 120, 60)):
+    """A photo file as a phone writes it: EXIF with a GPS position and the camera's make."""
+    from PIL import Image
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"
+    exif[0x8825] = {1: "N", 2: (27.0, 30.0, 36.0), 3: "E", 4: (114.0, 5.0, 24.0)}
+    Image.new("RGB", (120, 90), colour).save(path, fmt, exif=exif.tobytes())
+    return path
+
+
 # --- the public form and tracking -------------------------------------------------------------
 def test_file_a_complaint_in_chinese_and_track_it(browser, system, tmp_path):
     text = "化工厂夜间排放刺鼻气味 " + uuid.uuid4().hex[:8]
@@ -157,8 +169,8 @@ def test_file_a_complaint_in_chinese_and_track_it(browser, system, tmp_path):
     Select(browser.find_element(By.ID, "region")).select_by_visible_text("芦溪县")
     browser.find_element(By.ID, "name").send_keys("王女士")
     browser.find_element(By.ID, "phone").send_keys("13907990001")
-    # The photo field is shown but disabled: there is no upload endpoint yet.
-    assert not browser.find_element(By.ID, "photo").is_enabled()
+    # A phone's photo, with the GPS position of where it was taken in its EXIF.
+    browser.find_element(By.ID, "photo").send_keys(str(_photo(tmp_path / "smoke.jpg")))
     _screenshot(browser, tmp_path / "form.png", height=1900)
 
     submit = browser.find_element(By.ID, "submit")
@@ -172,6 +184,14 @@ def test_file_a_complaint_in_chinese_and_track_it(browser, system, tmp_path):
     case = system.call("GET", f"/api/v1/cases/{case_no}", "intake-360323").json()
     assert case["region_code"] == COUNTY and case["category"] == "air.odour"
     assert case["complainant"]["name"] == "王女士" and case["channel"] == "web"
+    # The photo went with it, without its metadata, for the county's staff only.
+    [url] = case["media"]
+    path = url[url.index("/api/v1/media/"):]
+    seen = system.call("GET", path, "intake-360323")
+    assert seen.status_code == 200 and seen.headers["Content-Type"] == "image/jpeg"
+    assert b"PhoneMaker" not in seen.content and b"Exif" not in seen.content
+    assert system.call("GET", path, "intake-360313").status_code == 404
+    assert system.call("GET", path).status_code == 401
 
     browser.find_element(By.ID, "track-link").click()
     _wait(browser, EC.url_contains(f"/track?case={case_no}"))
@@ -206,6 +226,30 @@ def test_empty_description_shows_the_error_next_to_it(browser, system):
     assert _cases_with(system, place) == []
 
 
+def test_a_file_that_is_not_a_photo_shows_the_error_by_the_photo_field(browser, system, tmp_path):
+    text = "附件不是照片 " + uuid.uuid4().hex[:8]
+    fake = tmp_path / "scan.jpg"
+    fake.write_bytes(b"%PDF-1.7 not a photo at all")
+    browser.get(system.url("/"))
+    Select(_wait(browser, EC.element_to_be_clickable((By.ID, "category")))).select_by_value(
+        "air.dust")
+    browser.find_element(By.ID, "description").send_keys(text)
+    Select(browser.find_element(By.ID, "region")).select_by_visible_text("芦溪县")
+    browser.find_element(By.ID, "photo").send_keys(str(fake))
+    browser.find_element(By.ID, "submit").click()
+    assert _visible_text(browser, "#err-photo") == "只能上传 JPEG、PNG 或 WebP 格式的照片。"
+    assert browser.find_element(By.ID, "photo").get_attribute("aria-invalid") == "true"
+    assert not browser.find_element(By.ID, "done").is_displayed()
+    assert _cases_with(system, text) == []
+    # Choosing a real photo instead files the complaint with it.
+    browser.find_element(By.ID, "photo").clear()
+    browser.find_element(By.ID, "photo").send_keys(str(_photo(tmp_path / "dust.png", "PNG")))
+    browser.find_element(By.ID, "submit").click()
+    case_no = _visible_text(browser, "#case-no")
+    case = system.call("GET", f"/api/v1/cases/{case_no}", "intake-360323").json()
+    assert len(case["media"]) == 1 and case["media"][0].endswith(".png")
+
+
 def test_english_switch_is_remembered(browser, system):
     browser.get(system.url("/"))
     switch = _wait(browser, EC.element_to_be_clickable((By.ID, "lang-switch")))
@@ -235,13 +279,6 @@ def test_english_switch_is_remembered(browser, system):
 
 
 # --- the dispatcher console -------------------------------------------------------------------
-@pytest.fixture
-def clock(system):
-    start = system.clock.now()
-    yield system.clock
-    system.clock.set(start)
-
-
 def test_console_overdue_first_and_reassign(browser, system, clock, tmp_path):
     late = _task(system, GRID_A, POINT_A, "air.industrial", "逾期任务")
     deadline = datetime.fromisoformat(late["deadline"])
@@ -311,6 +348,15 @@ def test_worker_closes_a_task_on_a_phone(browser, system, tmp_path):
     card = f'li.task-card[data-task-id="{task["task_id"]}"]'
     _wait(browser, EC.visibility_of_element_located((By.CSS_SELECTOR, card)))
     assert "期限" in browser.find_element(By.CSS_SELECTOR, f"{card} .due").text
+    # Sign for it (签收) first: the task is then in progress, and can no longer be signed for.
+    assert "待办理" in browser.find_element(By.CSS_SELECTOR, card).text
+    browser.find_element(By.CSS_SELECTOR, f"{card} button.act-acknowledge").click()
+    assert "已签收" in _visible_text(browser, "#notice")
+    _wait(browser, lambda d: "办理中" in d.find_element(By.CSS_SELECTOR, card).text)
+    assert not browser.find_elements(By.CSS_SELECTOR, f"{card} button.act-acknowledge")
+    signed = system.call("GET", f"/api/v1/tasks/{task['task_id']}", chief).json()
+    assert signed["status"] == "accepted"
+    assert [h["actor_id"] for h in signed["history"] if h["action"] == "acknowledged"] == [chief]
     browser.find_element(By.CSS_SELECTOR, f"{card} button.act-close").click()
     form = f"{card} form.close-form"
     _wait(browser, EC.visibility_of_element_located((By.CSS_SELECTOR, form)))
@@ -328,13 +374,98 @@ def test_worker_closes_a_task_on_a_phone(browser, system, tmp_path):
     assert not result_error.is_displayed()
     browser.find_element(By.ID, f"c-{task['task_id']}-evidence").send_keys(
         "media:after-1\nmedia:after-2")
+    browser.find_element(By.ID, f"c-{task['task_id']}-photos").send_keys(
+        str(_photo(tmp_path / "after.jpg", colour=(30, 60, 200))))
     _screenshot(browser, tmp_path / "worker.png")
     browser.find_element(By.CSS_SELECTOR, f"{form} button[type=submit]").click()
-    notice = _visible_text(browser, "#notice")
-    assert task["case_no"] in notice and "已办结" in notice
+    notice = _wait(browser, lambda d: (t := d.find_element(By.ID, "notice").text) and
+                   "已办结" in t and t)
+    assert task["case_no"] in notice
 
     closed = system.call("GET", f"/api/v1/tasks/{task['task_id']}", chief).json()
     assert closed["status"] == "closed" and closed["founded"] is True
     assert closed["result"] == "现场核查属实，已责令整改"
-    assert closed["evidence"] == ["media:after-1", "media:after-2"]
+    assert closed["evidence"][:2] == ["media:after-1", "media:after-2"]
+    [url] = closed["evidence"][2:]  # the photo, uploaded from the page
+    path = url[url.index("/api/v1/media/"):]
+    assert system.call("GET", path, "supervisor-360323").status_code == 200
+    assert system.call("GET", path, "supervisor-360313").status_code == 404
     _wait(browser, lambda d: "已办结待核查" in d.find_element(By.CSS_SELECTOR, card).text)
+
+
+def _click_submit(driver, form, value):
+    driver.find_element(By.CSS_SELECTOR, f'#{form} button[type=submit][value="{value}"]').click()
+
+
+def test_console_by_county_extension_decision_and_recheck(browser, system, tmp_path):
+    """A city supervisor narrows the console to one county and one category, approves an
+    extension, and after sign-off re-checks the work and finds it has come back (反弹)."""
+    mine = _task(system, GRID_A, POINT_A, "ecology", "山体破坏")
+    other = _task(system, "360313101001", None, "ecology", "湘东区生态破坏")
+    tid = mine["task_id"]
+    chief = mine["assignee"]["id"]
+    r = system.call("POST", f"/api/v1/tasks/{tid}/extension", chief,
+                    json={"days": 4, "reason": "需林业部门会同勘查"})
+    assert r.status_code == 201, r.text
+
+    browser.set_window_size(1280, 1100)
+    _sign_in(browser, system, "/console", "supervisor-360300")
+    row = f'tr[data-task-id="{tid}"]'
+    _wait(browser, EC.presence_of_element_located((By.CSS_SELECTOR, row)))
+    assert browser.find_elements(By.CSS_SELECTOR, f'tr[data-task-id="{other["task_id"]}"]')
+    by_region = browser.find_element(By.ID, "by-region").text
+    assert "芦溪县" in by_region and "湘东区" in by_region
+
+    Select(browser.find_element(By.ID, "f-region")).select_by_visible_text("芦溪县")
+    Select(browser.find_element(By.ID, "f-category")).select_by_visible_text("生态破坏")
+    browser.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+    _wait(browser, lambda d: not d.find_elements(
+        By.CSS_SELECTOR, f'tr[data-task-id="{other["task_id"]}"]'))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#task-rows tr[data-task-id]")
+    assert tid in [r.get_attribute("data-task-id") for r in rows]
+    for r in rows:
+        assert r.find_element(By.CSS_SELECTOR, "td.region").text == "芦溪县"
+        assert "生态破坏" in r.text
+
+    browser.find_element(By.CSS_SELECTOR, f"{row} button.open-task").click()
+    assert "4 天" in _visible_text(browser, "#x-info")
+    assert "需林业部门会同勘查" in browser.find_element(By.ID, "x-info").text
+    browser.find_element(By.ID, "x-note").send_keys("同意延期")
+    _click_submit(browser, "extension-form", "approve")
+    _wait(browser, EC.visibility_of_element_located((By.ID, "d-done")))
+    _screenshot(browser, tmp_path / "console-extension.png")
+    task = system.call("GET", f"/api/v1/tasks/{tid}", "supervisor-360300").json()
+    assert task["extensions"] == 1
+    assert datetime.fromisoformat(task["deadline"]) == datetime.fromisoformat(
+        mine["deadline"]) + timedelta(days=4)
+    assert [h["actor_id"] for h in task["history"] if h["action"] == "extended"] == [
+        "supervisor-360300"]
+
+    # Closed and signed off through the API; the re-check is the console's.
+    r = system.call("POST", f"/api/v1/tasks/{tid}/close", chief,
+                    json={"result": "已恢复植被", "founded": True})
+    assert r.status_code == 200, r.text
+    r = system.call("POST", f"/api/v1/tasks/{tid}/verify", "supervisor-360323",
+                    json={"approved": True})
+    assert r.status_code == 200, r.text
+    Select(browser.find_element(By.ID, "f-status")).select_by_value("verified")
+    browser.find_element(By.CSS_SELECTOR, "#filters button[type=submit]").click()
+    _wait(browser, lambda d: "已销号" in d.find_element(By.CSS_SELECTOR, row).text)
+    browser.find_element(By.CSS_SELECTOR, f"{row} button.open-task").click()
+    # The list reloads with the signed-off task; its detail then offers the re-check.
+    _wait(browser, lambda d: "核查销号" in d.find_element(By.ID, "k-info").text)
+    recheck = browser.find_element(By.CSS_SELECTOR, "#recheck-form button[type=submit]")
+    recheck.click()  # no finding chosen: the API names the field and the page shows it there
+    assert _visible_text(browser, "#err-k-outcome") == "请填写复查结论。"
+    browser.find_element(By.ID, "k-rebound").click()
+    recheck.click()  # a rebound needs a note
+    assert _visible_text(browser, "#err-k-note") == "请填写意见。"
+    browser.find_element(By.ID, "k-note").send_keys("复查发现又有开挖")
+    recheck.click()
+    _wait(browser, EC.visibility_of_element_located((By.ID, "d-done")))
+    _wait(browser, lambda d: "复查" in d.find_element(By.ID, "d-history").text)
+    assert "反弹" in browser.find_element(By.ID, "d-history").text
+    task = system.call("GET", f"/api/v1/tasks/{tid}", "supervisor-360300").json()
+    assert task["status"] == "reopened"
+    assert [h["detail"]["reason"] for h in task["history"] if h["action"] == "reopened"] == [
+        "rebound"]

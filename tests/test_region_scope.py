@@ -4,12 +4,17 @@ City staff (360300) see the county's records; a grid worker sees only their own 
 complainant's phone reaches intake of the handling region only.
 
 The endpoints come from the gateway's route table, so a new case or task endpoint is covered
-the day it is added (give it a body in ``VALID_BODY`` if it needs one)."""
+the day it is added (give it a body in ``VALID_BODY`` if it needs one). Every route must fall
+in one of the checked groups or be named in ``ELSEWHERE`` with the test that checks its scope
+(``test_every_route_is_checked``)."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
+from io import BytesIO
 
 import pytest
+from PIL import Image
 
 from services.gateway.api import ROUTES
 from tests.casework import CITY, COUNTY, OTHER_COUNTY, OTHER_VILLAGE, VILLAGE, chief_of, \
@@ -38,14 +43,55 @@ VALID_BODY = {
     "return_task": {"reason": "越权测试"},
     "request_extension": {"days": 3, "reason": "越权测试"},
     "decide_extension": {"approve": True, "note": "越权测试"},
+    "recheck_task": {"outcome": "rebound", "note": "越权测试"},
+    "request_transfer": {"to_region": OTHER_COUNTY, "reason": "越权测试"},
+    "record_patrol": {"grid_code": VILLAGE, "minutes": 30, "note": "越权测试"},
 }
 
 # Public progress tracking by number is open to anyone by design (no personal data).
 OPEN_BY_NUMBER = {"track_case"}
 CASE_ROUTES = [r for r in ROUTES if "<case_no>" in r.path and r.name not in OPEN_BY_NUMBER]
 TASK_ROUTES = [r for r in ROUTES if "<task_id>" in r.path]
-LIST_ROUTES = [r for r in ROUTES if r.method == "GET" and "<" not in r.path]
+# The audit log lists the reader's own staff's calls, refused probes of other regions' records
+# included: checked by test_audit_log_shows_only_refusals_of_the_county_records.
+AUDIT_ROUTES = [r for r in ROUTES if r.name == "audit_log"]
+LIST_ROUTES = [r for r in ROUTES if r.method == "GET" and "<" not in r.path
+               and r not in AUDIT_ROUTES]
 GET_ROUTES = [r for r in ROUTES if r.method == "GET"]
+# Commands that name a case in their body rather than their path.
+BODY_CASE_ROUTES = [r for r in ROUTES if r.body and "case_no" in r.body.get("properties", {})]
+MEDIA_ROUTES = [r for r in ROUTES if "<name>" in r.path and r.path.startswith("/api/v1/media/")]
+# POSTs without a record in the path or body create new records (a case, a reading, an
+# upload); they cannot name a county record, and test_records_are_unchanged_afterwards holds.
+# Commands on a grid named in the body, which the caller must belong to (a patrol walk).
+GRID_ROUTES = [r for r in ROUTES if r.name == "record_patrol"]
+CREATE_ROUTES = [r for r in ROUTES if r.method == "POST" and "<" not in r.path
+                 and r not in BODY_CASE_ROUTES + GRID_ROUTES]
+# Routes on other records, with where their scope is checked.
+ELSEWHERE = {
+    "track_case": "public progress by number, no personal data: "
+                  "test_public_tracking_shows_no_personal_data",
+    "get_grid": "the grid registry (people and boundaries, no case): open to all staff",
+    "answer_transfer": "a transfer addressed to another region: test_joint_flow",
+    "roster": "linkage agreements of the reader's region: test_joint_flow",
+    "roster_ics": "as roster", "roster_html": "as roster", "record_swap": "as roster",
+    "joint_evaluation": "as roster",
+    "set_preferences": "the caller's own account, no record of a region: test_notify_e2e",
+    "enterprise_cards": "public card history of an enterprise, no personal data: "
+                        "test_ranking_cards_flow",
+    "enterprise_cards_csv": "as enterprise_cards",
+    "get_bulletin": "published bulletins, public or staff by kind, no personal data: "
+                    "test_the_public_sees_daily_and_monthly_but_not_the_dispatch_list",
+    "bulletin_html": "as get_bulletin", "bulletin_pdf": "as get_bulletin",
+    "bulletin_csv": "as get_bulletin",
+    "join_party": "agreements the reader's region is party to: test_joint_work, which tries "
+                  "every route as a neighbour outside the agreement",
+    "leave_party": "as join_party", "list_consultations": "as join_party",
+    "schedule_consultation": "as join_party", "get_consultation": "as join_party",
+    "record_consultation_held": "as join_party", "list_operations": "as join_party",
+    "plan_operation": "as join_party", "get_operation": "as join_party",
+    "report_operation": "as join_party",
+}
 # Open records by default, and every record ("all" is a status filter of the task list only).
 LIST_QUERIES = ("?limit=500&period=2026-11", "?limit=500&status=all&period=2026-11")
 
@@ -85,10 +131,45 @@ def county(system):
                        json={"approved": True}).status_code == 200
     wait_case_history(system, resolved["case_no"], "feedback_sent")
 
-    cases = [received, pending["case_no"], closed["case_no"], resolved["case_no"]]
-    tasks = [pending["task_id"], closed["task_id"], tid]
-    return {"phone": phone, "name": name, "cases": cases, "tasks": tasks,
-            "snapshot": _snapshot(system, cases, tasks)}
+    # A complainant's photo on a complaint, and a photo as evidence of a closure.
+    photos = [_upload(system, None), _upload(system, chief)]
+    r = system.call("POST", "/api/v1/complaints", json={
+        "category": "air.dust", "description": "附照片 " + uuid.uuid4().hex, "grid_code": VILLAGE,
+        "complainant": {"name": name, "phone": phone}, "media": [photos[0]]})
+    assert r.status_code == 201, r.text
+    with_photo = r.json()["case_no"]
+    evidenced = new_task(system, VILLAGE, phone=phone, name=name)
+    r = system.call("POST", f"/api/v1/tasks/{evidenced['task_id']}/close", chief,
+                    json={"result": "已处理", "founded": True, "evidence": [photos[1]]})
+    assert r.status_code == 200, r.text
+    wait_case_history(system, evidenced["case_no"], "closed")
+
+    # A patrol walk of the village (巡查记录), listed to the county only.
+    r = system.call("POST", "/api/v1/patrols", worker_of(VILLAGE), json={
+        "grid_code": VILLAGE, "minutes": 30,
+        "started_at": (system.clock.now() - timedelta(hours=1)).isoformat()})
+    assert r.status_code == 201, r.text
+
+    cases = [received, pending["case_no"], closed["case_no"], resolved["case_no"], with_photo,
+             evidenced["case_no"]]
+    tasks = [pending["task_id"], closed["task_id"], tid, evidenced["task_id"]]
+    assert all(system.call("GET", _media_path(p), f"supervisor-{COUNTY}").status_code == 200
+               for p in photos)
+    return {"phone": phone, "name": name, "cases": cases, "tasks": tasks, "photos": photos,
+            "patrols": [r.json()["patrol_id"]], "snapshot": _snapshot(system, cases, tasks)}
+
+
+def _upload(system, account) -> str:
+    out = BytesIO()
+    Image.new("RGB", (16, 16), tuple(uuid.uuid4().bytes[:3])).save(out, "PNG")
+    r = system.call("POST", "/api/v1/media", account, data=out.getvalue(),
+                    headers={"Content-Type": "image/png"})
+    assert r.status_code == 201, r.text
+    return r.json()["media_url"]
+
+
+def _media_path(url: str) -> str:
+    return url[url.index("/api/v1/media/"):]
 
 
 def _snapshot(system, cases, tasks):
@@ -112,24 +193,42 @@ def _refused(r, route, role):
         assert r.json()["error"]["code"] == "forbidden_role"
 
 
-@pytest.mark.parametrize("role", OUTSIDERS)
-@pytest.mark.parametrize("route", CASE_ROUTES, ids=lambda r: r.name)
-def test_other_county_cannot_touch_a_case(system, county, route, role):
-    account = _token(system, OUTSIDERS[role])
-    for case_no in county["cases"]:
-        r = system.call(route.method, path_for(route.path, case_no=case_no), account,
-                        json=_body(route))
-        _refused(r, route, role)
+def _attempts(route, county):
+    """(path, body) of each call through ``route`` that names one of the county's records."""
+    if route in CASE_ROUTES:
+        return [(path_for(route.path, case_no=c), _body(route)) for c in county["cases"]]
+    if route in TASK_ROUTES:
+        return [(path_for(route.path, task_id=t), _body(route)) for t in county["tasks"]]
+    if route in BODY_CASE_ROUTES:
+        return [(route.path, dict(_body(route), case_no=c)) for c in county["cases"]]
+    return [(_media_path(url), None) for url in county["photos"]]
+
+
+RECORD_ROUTES = CASE_ROUTES + TASK_ROUTES + BODY_CASE_ROUTES + MEDIA_ROUTES
 
 
 @pytest.mark.parametrize("role", OUTSIDERS)
-@pytest.mark.parametrize("route", TASK_ROUTES, ids=lambda r: r.name)
-def test_other_county_cannot_touch_a_task(system, county, route, role):
+@pytest.mark.parametrize("route", RECORD_ROUTES, ids=lambda r: r.name)
+def test_other_county_cannot_touch_a_record(system, county, route, role):
     account = _token(system, OUTSIDERS[role])
-    for task_id in county["tasks"]:
-        r = system.call(route.method, path_for(route.path, task_id=task_id), account,
-                        json=_body(route))
-        _refused(r, route, role)
+    for path, body in _attempts(route, county):
+        _refused(system.call(route.method, path, account, json=body), route, role)
+
+
+@pytest.mark.parametrize("role", OUTSIDERS)
+@pytest.mark.parametrize("route", GRID_ROUTES, ids=lambda r: r.name)
+def test_other_county_cannot_act_on_a_grid(system, county, route, role):
+    account = _token(system, OUTSIDERS[role])
+    body = dict(_body(route), started_at=(system.clock.now() - timedelta(hours=1)).isoformat())
+    _refused(system.call(route.method, route.path, account, json=body), route, role)
+
+
+def test_every_route_is_checked():
+    checked = {r.name for r in RECORD_ROUTES + LIST_ROUTES + AUDIT_ROUTES + CREATE_ROUTES
+               + GRID_ROUTES}
+    unchecked = [r.name for r in ROUTES if r.name not in checked | set(ELSEWHERE)]
+    assert not unchecked, f"check region scope for {unchecked} here, or say where in ELSEWHERE"
+    assert set(ELSEWHERE) <= {r.name for r in ROUTES}, "ELSEWHERE names a route that is gone"
 
 
 @pytest.mark.parametrize("role", OUTSIDERS)
@@ -142,8 +241,25 @@ def test_other_county_lists_do_not_show_them(system, county, role):
                 assert r.status_code == 403, (route.name, r.status_code, r.text)
                 continue
             assert r.status_code == 200, (route.name, r.status_code, r.text)
-            for ref in county["cases"] + county["tasks"]:
+            for ref in county["cases"] + county["tasks"] + county["patrols"]:
                 assert ref not in r.text, (route.name, ref)
+
+
+def test_audit_log_shows_only_refusals_of_the_county_records(system, county):
+    """The neighbour's supervisor sees their own staff's calls, including the refused probes of
+    this module (whose record numbers the caller typed); nothing the county's staff did, and no
+    call on a county record that succeeded."""
+    refs = county["cases"] + county["tasks"] + [u.rsplit("/", 1)[1] for u in county["photos"]]
+    for route in AUDIT_ROUTES:
+        r = system.call("GET", route.path + "?limit=1000", OUTSIDERS["supervisor"])
+        assert r.status_code == 200, r.text
+        entries = r.json()
+        assert entries
+        for entry in entries:
+            assert entry["scope"].startswith(OTHER_COUNTY) or (
+                entry["region_code"] or "").startswith(OTHER_COUNTY), entry
+            if entry["record"] in refs:
+                assert entry["status"] in (403, 404) and entry["region_code"] is None, entry
 
 
 def test_public_tracking_shows_no_personal_data(system, county):

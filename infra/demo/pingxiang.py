@@ -41,6 +41,18 @@ COUNTIES = [
     ("360323", "芦溪县", shapely.box(114.00, 27.40, 114.30, 27.75)),
 ]
 
+# Resident population (常住人口) of the city and each county: round figures of the order of the
+# 2020 census (the city about 1.8 million), illustrative. League tables normalise by these
+# (infra/config/ranking.yaml, size.basis); the towns' and villages' figures are made up below.
+POPULATION = {
+    CITY: 1_805_000,
+    "360302": 540_000,
+    "360313": 343_000,
+    "360321": 232_000,
+    "360322": 426_000,
+    "360323": 264_000,
+}
+
 # Towns (镇): code, name, box (lon0, lat0, lon1, lat1), and where their villages lie when not
 # the whole box.
 TOWNS = [
@@ -126,9 +138,9 @@ def _villages(town_code: str, area: tuple, names: list[str]) -> list[Grid]:
 def demo_grids() -> list[Grid]:
     """The demo registry, parents before children."""
     counties = [Grid(code, name, "county", CITY, geom, person(code, "gz"), _workers(code, 1),
-                     VALID_FROM) for code, name, geom in COUNTIES]
+                     VALID_FROM, population=POPULATION[code]) for code, name, geom in COUNTIES]
     city = Grid(CITY, "萍乡市", "city", None, shapely.union_all([c.boundary for c in counties]),
-                person(CITY, "gz"), [], VALID_FROM)
+                person(CITY, "gz"), [], VALID_FROM, population=POPULATION[CITY])
     grids = [city, *counties]
     names = iter(VILLAGE_NAMES)
     for code, name, box, village_area in TOWNS:

@@ -8,6 +8,7 @@ import copy
 import functools
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -34,6 +35,62 @@ def database_url(service: str) -> str:
     if template:
         return template.format(service=service)
     return f"sqlite:///{data_dir() / (service + '.db')}"
+
+
+# --- secrets in production -------------------------------------------------------------------
+# Values that ship in this repository (dev defaults, docker-compose's demo): never secrets.
+KNOWN_SECRETS = {"", "envgrid-dev-pepper", "change-me", "changeme", "secret", "password",
+                 "guest", "envgrid", "postgres"}
+MIN_PEPPER = 32
+
+
+def is_production(env=None) -> bool:
+    env = os.environ if env is None else env
+    return env.get("ENVGRID_ENV", "development").strip().lower() in ("production", "prod")
+
+
+def secret_problems(env=None) -> list[str]:
+    """What stops this environment from being a production one: a secret left unset (so a
+    default from the code would be used) or set to a value published in this repository."""
+    env = os.environ if env is None else env
+    problems = []
+    pepper = env.get("ENVGRID_TOKEN_PEPPER", "")
+    if pepper in KNOWN_SECRETS or len(pepper) < MIN_PEPPER:
+        problems.append(f"ENVGRID_TOKEN_PEPPER must be a random secret of at least {MIN_PEPPER} "
+                        "characters")
+    if not env.get("AMQP_URI"):
+        problems.append("AMQP_URI must be set")
+    elif _weak_password(env["AMQP_URI"]):
+        problems.append("AMQP_URI must carry a real password (not guest)")
+    for service in SERVICES:
+        url = env.get(f"{service.upper()}_DATABASE_URL") or env.get("DATABASE_URL_TEMPLATE")
+        if not url:
+            problems.append(f"DATABASE_URL_TEMPLATE or {service.upper()}_DATABASE_URL must be set "
+                            "(no SQLite in production)")
+            break
+        if url.startswith("sqlite") or _weak_password(url):
+            problems.append(f"the database URL of {service} must be PostgreSQL with a real "
+                            "password")
+            break
+    return problems
+
+
+def _weak_password(url: str) -> bool:
+    try:
+        password = urlsplit(url).password or ""
+    except ValueError:
+        return True
+    return password in KNOWN_SECRETS
+
+
+def check_secrets(env=None) -> None:
+    """Refuse to start (every service calls this as it starts) when ``ENVGRID_ENV=production``
+    and a secret would come from a default rather than the environment."""
+    if is_production(env):
+        problems = secret_problems(env)
+        if problems:
+            raise RuntimeError("refusing to start with ENVGRID_ENV=production: " +
+                               "; ".join(problems))
 
 
 def _deep_merge(base: dict, override: dict) -> dict:

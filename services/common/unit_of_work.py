@@ -26,7 +26,9 @@ from kombu.pools import reset as reset_pools
 from nameko.amqp.publish import Publisher, UndeliverableMessage
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -75,16 +77,13 @@ class UnitOfWork:
         Raises AlreadyProcessed when it was handled before. A concurrent duplicate that slips
         past this check fails on the primary key at commit, which ``commit`` reports the same way.
         """
-        if self.session.get(ProcessedMessage, (message_id, consumer)) is not None:
-            raise AlreadyProcessed(message_id)
-        self.session.add(ProcessedMessage(message_id=message_id, consumer=consumer))
-        try:
-            # Insert now: a twin delivery running concurrently waits here on the key and then
-            # fails cleanly, before either has done any work.
-            self.session.flush()
-        except IntegrityError as exc:
+        # One round trip: insert now, or learn that the key exists. A twin delivery running
+        # concurrently waits here on the key and then inserts nothing, before doing any work.
+        insert = _insert_for(self.session)
+        stmt = insert(ProcessedMessage).values(message_id=message_id, consumer=consumer)
+        if self.session.execute(stmt.on_conflict_do_nothing()).rowcount == 0:
             self.session.rollback()
-            raise AlreadyProcessed(message_id) from exc
+            raise AlreadyProcessed(message_id)
 
     def commit(self) -> None:
         try:
@@ -111,14 +110,18 @@ class Database(DependencyProvider):
         self.relay_enabled = relay
 
     def setup(self):
+        config.check_secrets()  # in production, no secret may come from a default
         cfg = self.container.config
         url = (cfg.get("DATABASE_URLS") or {}).get(self.service_name) or config.database_url(
             self.service_name)
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         self.clock = clock_from_spec(cfg.get("CLOCK"))
-        self.publisher = Publisher(cfg["AMQP_URI"], use_confirms=True, mandatory=True)
         self.exchange = get_event_exchange(self.service_name, cfg)
+        # Declared here too: a service whose events nobody consumes yet still has its exchange,
+        # so its events wait as unroutable (retried) instead of failing the relay.
+        self.publisher = Publisher(cfg["AMQP_URI"], use_confirms=True, mandatory=True,
+                                   declare=[self.exchange])
         self.poll_interval = float(cfg.get("OUTBOX_POLL_SECONDS", 0.5))
         self.publish_timeout = float(cfg.get("OUTBOX_PUBLISH_TIMEOUT", 15))
         self.batch = int(cfg.get("OUTBOX_BATCH", 200))
@@ -184,7 +187,7 @@ class Database(DependencyProvider):
             rows = session.scalars(query).all()
             if not rows:
                 return 0
-            sent = 0
+            sent = []
             for row in rows:
                 try:
                     # A publish must not hang on a connection the broker dropped (restart):
@@ -201,10 +204,18 @@ class Database(DependencyProvider):
                     row.last_error = "unroutable"
                     row.next_attempt_at = now + _backoff(row.attempts)
                     continue
-                row.published_at = now
-                sent += 1
+                sent.append(row.id)
+            if sent:
+                # One statement, not an UPDATE per row.
+                session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
+                                .values(published_at=now)
+                                .execution_options(synchronize_session=False))
             session.commit()
-            return sent
+            return len(sent)
+
+
+def _insert_for(session: Session):
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def _backoff(attempts: int) -> timedelta:

@@ -87,6 +87,8 @@ class WorkCalendar:
 
     def __init__(self, fallback: dict | None = None):
         self.fallback: dict[int, YearData] = {}
+        # Deadlines step through days one at a time; the answer for a day never changes.
+        self._days: dict[date, bool] = {}
         for year, entry in (fallback or {}).items():
             self.fallback[int(year)] = self._year(int(year), entry or {})
 
@@ -120,6 +122,12 @@ class WorkCalendar:
         return bool(entry and entry.holidays)
 
     def is_working_day(self, d: date) -> bool:
+        known = self._days.get(d)
+        if known is None:
+            known = self._days[d] = self._is_working_day(d)
+        return known
+
+    def _is_working_day(self, d: date) -> bool:
         if _package_covers(d.year):
             return chinese_calendar.is_workday(d)
         entry = self.fallback.get(d.year)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
+from services.common import workdays
 from services.common.errors import Conflict, ValidationError
 
 CHANNELS = ("patrol", "hotline", "web", "app", "letter", "monitoring")
@@ -16,8 +17,8 @@ CLOSED_STATUSES = ("declined", "closed", "merged", "referred")
 MAX_DESCRIPTION = 4000
 MAX_MEDIA = 9
 REPEAT_RADIUS_M = 200
-# A box a little larger than the radius at China's latitudes; the exact distance decides.
-REPEAT_RADIUS_DEGREES = 0.003
+EARTH_RADIUS_M = 6371000.0
+MAX_RIVER = 60
 
 _CODE = re.compile(r"^\d{6}(\d{3}(\d{3})?)?$")
 _GRID = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]{3,31}$")
@@ -43,6 +44,7 @@ class Submission:
     received_at: datetime
     complainant: dict | None
     anonymous: bool
+    river: str | None = None  # name or code of the river it is on (shared along the river)
 
 
 def _text(cmd: dict, name: str, limit: int, required=False) -> str | None:
@@ -100,6 +102,7 @@ def validate_submission(cmd: dict, policy: dict, now: datetime, default_region: 
     description = _text(cmd, "description", MAX_DESCRIPTION, required=True)
     address = _text(cmd, "address", 300)
     enterprise = _text(cmd, "enterprise", 200)
+    river = _text(cmd, "river", MAX_RIVER)
     lat = _coordinate(cmd, "lat", 90)
     lon = _coordinate(cmd, "lon", 180)
     if (lat is None) != (lon is None):
@@ -144,7 +147,7 @@ def validate_submission(cmd: dict, policy: dict, now: datetime, default_region: 
                       region_code=region or default_region, grid_code=grid_code, lat=lat, lon=lon,
                       address=address, enterprise=enterprise, incident=incident,
                       media=tuple(media), received_at=received_at, complainant=complainant,
-                      anonymous=anonymous)
+                      anonymous=anonymous, river=river)
 
 
 def _complainant(cmd: dict) -> tuple[dict | None, bool]:
@@ -172,9 +175,11 @@ def _complainant(cmd: dict) -> tuple[dict | None, bool]:
 
 
 def normalise_enterprise(name: str | None) -> str | None:
+    """The name as compared for repeats; None when nothing is left to compare (a name made of
+    punctuation only must not match another such name)."""
     if not name:
         return None
-    return re.sub(r"[\s()（）·,，.。]", "", name).lower()
+    return re.sub(r"[\s()（）·,，.。]", "", name).lower() or None
 
 
 def is_repeat(new: Submission, open_case: dict, window_days: int) -> bool:
@@ -185,8 +190,8 @@ def is_repeat(new: Submission, open_case: dict, window_days: int) -> bool:
         return False
     if (new.received_at - open_case["received_at"]).days > window_days:
         return False
-    if new.enterprise and normalise_enterprise(new.enterprise) == normalise_enterprise(
-            open_case.get("enterprise")):
+    name = normalise_enterprise(new.enterprise)
+    if name is not None and name == normalise_enterprise(open_case.get("enterprise")):
         return True
     if new.lat is not None and open_case.get("lat") is not None:
         return distance_m(new.lat, new.lon, open_case["lat"], open_case["lon"]) <= REPEAT_RADIUS_M
@@ -195,8 +200,19 @@ def is_repeat(new: Submission, open_case: dict, window_days: int) -> bool:
     return False
 
 
+def repeat_box(lat: float) -> tuple[float, float]:
+    """Half-sides (degrees of latitude, of longitude) of a box around a point at ``lat`` that
+    holds every point within REPEAT_RADIUS_M: the database narrows candidates by it, the exact
+    distance decides. A degree of longitude shrinks towards the poles (at 53.5°N, 漠河, 200 m
+    is over 0.003°), so the box widens with the latitude; 5 % to spare."""
+    metres_per_degree = EARTH_RADIUS_M * math.pi / 180
+    dlat = 1.05 * REPEAT_RADIUS_M / metres_per_degree
+    shrink = math.cos(math.radians(min(89.0, abs(lat) + dlat)))
+    return dlat, min(180.0, dlat / shrink)
+
+
 def distance_m(lat1, lon1, lat2, lon2) -> float:
-    r = 6371000.0
+    r = EARTH_RADIUS_M
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
@@ -258,3 +274,73 @@ def validate_reading(reading: dict) -> dict:
     out["lat"], out["lon"] = _coordinate(reading, "lat", 90), _coordinate(reading, "lon", 180)
     out["unit"] = _text(reading, "unit", 16)
     return out
+
+
+# --- acceptance limit (受理时限) -------------------------------------------------------------------
+@dataclass(frozen=True)
+class AcceptanceWindow:
+    """When intake must have decided a case: the due date as people read it, the instant it
+    lapses (the end of that local working day), and when to warn that it is running out."""
+
+    due: date
+    deadline: datetime
+    warn_at: datetime
+
+
+def acceptance_window(rules: dict, start: datetime) -> AcceptanceWindow:
+    """The acceptance limit of a case received (or referred in) at ``start``, from the region's
+    policy: ``intake.accept_within`` in ``days`` (calendar) or ``working_days`` (Chinese working
+    days), counted from the local date of ``start``, due at ``time_limits.end_of_day``; the
+    warning at ``intake.accept_warn_at_fraction`` (default 0.8) of the way."""
+    intake = rules.get("intake") or {}
+    limit = intake.get("accept_within") or {"working_days": 15}
+    if not isinstance(limit, dict) or len(limit) != 1 or next(iter(limit)) not in (
+            "days", "working_days"):
+        raise ValueError(f"policy intake.accept_within: days or working_days, not {limit!r}")
+    unit, amount = next(iter(limit.items()))
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 1:
+        raise ValueError(f"policy intake.accept_within: at least one day, not {amount!r}")
+    fraction = intake.get("accept_warn_at_fraction", 0.8)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not (
+            0 < fraction <= 1):
+        raise ValueError(f"policy intake.accept_warn_at_fraction must be in (0, 1], "
+                         f"not {fraction!r}")
+    zone = workdays.zone_of(rules.get("timezone"))
+    end_of_day = (rules.get("time_limits") or {}).get("end_of_day")
+    start = workdays.as_utc(start)
+    if unit == "working_days":
+        deadline = workdays.add_working_days(start, amount, zone, end_of_day=end_of_day)
+    else:
+        day = start.astimezone(zone).date() + timedelta(days=amount)
+        deadline = datetime.combine(day, workdays.end_of_day_time(end_of_day),
+                                    tzinfo=zone).astimezone(timezone.utc)
+    # Whole seconds: the instant is shown to people and kept in the database.
+    warn_at = max(start, (start + (deadline - start) * fraction).replace(microsecond=0))
+    return AcceptanceWindow(deadline.astimezone(zone).date(), deadline, warn_at)
+
+
+@dataclass(frozen=True)
+class AcceptanceCheck:
+    """What the acceptance sweep does for one undecided case: alerts to raise now (``warning``,
+    ``overdue``), the case's new flags, and when to look at it again (None: never)."""
+
+    alerts: tuple[str, ...]
+    warned: bool
+    overdue: bool
+    next_check_at: datetime | None
+
+
+def acceptance_check(warn_at: datetime, deadline: datetime, warned: bool, overdue: bool,
+                     now: datetime) -> AcceptanceCheck:
+    """Each alert fires once. A case first looked at after its limit gets the overdue alert
+    only: a warning then would say less, too late."""
+    alerts = []
+    if not warned and now >= warn_at:
+        warned = True
+        if now < deadline:
+            alerts.append("warning")
+    if not overdue and now >= deadline:
+        warned = overdue = True
+        alerts.append("overdue")
+    next_check = None if overdue else (deadline if warned else warn_at)
+    return AcceptanceCheck(tuple(alerts), warned, overdue, next_check)

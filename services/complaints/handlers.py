@@ -5,14 +5,13 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 
-from services.common import events
+from services.common import events, rivers
 from services.common.authz import Principal, may_see_complainant, require_scope
 from services.common.config import Policy
 from services.common.errors import NotFound, ValidationError
 from services.common.phones import parse_phone
-from services.common.workdays import add_working_days
 from services.complaints import domain
 from services.complaints.models import Case, CaseHistory, Complainant, MonitoringReading
 
@@ -31,21 +30,40 @@ def _case_fields(case: Case) -> dict:
             "channel": case.channel, "category": case.category, "priority": case.priority}
 
 
+def _take_turns(uow, key: str) -> None:
+    """Hold a lock on ``key`` until the transaction ends, so that concurrent intakes that could
+    land on the same case (a repeat, a burst of exceedance readings) take turns instead of each
+    opening one. SQLite has a single writer anyway."""
+    if uow.session.bind.dialect.name == "postgresql":
+        uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+
+
+def _for_update(uow, query):
+    """``query`` locking its rows until commit, and reading them afresh once locked."""
+    if uow.session.bind.dialect.name != "postgresql":
+        return query
+    return query.with_for_update().execution_options(populate_existing=True)
+
+
 def _get(uow, case_no: str, lock: bool = False) -> Case:
     query = select(Case).where(Case.case_no == case_no)
-    if lock and uow.session.bind.dialect.name == "postgresql":
-        query = query.with_for_update()
-    case = uow.session.scalars(query).first()
+    case = uow.session.scalars(_for_update(uow, query) if lock else query).first()
     if case is None:
         raise NotFound(f"no case {case_no}", code="case_not_found", field="case_no")
     return case
 
 
-def _accept_due(policy: dict, received_at: datetime):
-    limit = policy["intake"]["accept_within"]
-    if "working_days" in limit:
-        return add_working_days(received_at, int(limit["working_days"])).date()
-    return (received_at + timedelta(days=int(limit.get("days", 15)))).date()
+def _start_acceptance(case: Case, rules: dict, start: datetime) -> None:
+    """Start the acceptance clock (受理时限) of a case received, or referred in, at ``start``."""
+    window = domain.acceptance_window(rules, start)
+    case.accept_due, case.accept_deadline = window.due, window.deadline
+    case.accept_warn_at = case.accept_check_at = window.warn_at
+    case.accept_warned_at = case.accept_overdue_at = None
+
+
+def _stop_acceptance(case: Case) -> None:
+    """Intake decided (or the case left intake): the acceptance clock has nothing left to say."""
+    case.accept_check_at = None
 
 
 # --- intake -----------------------------------------------------------------------------------
@@ -60,13 +78,16 @@ def submit(uow, cmd: dict, policy: Policy, idempotency_key: str | None = None) -
     sub = domain.validate_submission(cmd, policy.for_region(cmd.get("region_code") if isinstance(
         cmd, dict) and isinstance(cmd.get("region_code"), str) else None), uow.now, default_region)
     rules = policy.for_region(sub.region_code)
+    # Every case this one could repeat shares its city and category: one intake at a time there.
+    _take_turns(uow, f"intake:{sub.region_code[:4]}:{sub.category}")
     case = Case(channel=sub.channel, category=sub.category, categories=list(sub.categories),
                 priority=sub.priority, status="received", region_code=sub.region_code,
                 grid_code=sub.grid_code, description=sub.description, address=sub.address,
                 lat=sub.lat, lon=sub.lon, enterprise=sub.enterprise, incident=sub.incident,
+                river=sub.river or rivers.name_at(sub.lon, sub.lat),
                 media=list(sub.media), submitted_by=(uow.actor or {}).get("id"),
-                received_at=sub.received_at, accept_due=_accept_due(rules, sub.received_at),
-                idempotency_key=idempotency_key, updated_at=uow.now, repeat_count=1,
+                received_at=sub.received_at, idempotency_key=idempotency_key,
+                updated_at=uow.now, repeat_count=1,
                 history=[], complainant=None)  # new: nothing to lazy-load
     if sub.complainant is not None:
         phone = parse_phone(sub.complainant["phone"]) if sub.complainant.get("phone") else None
@@ -75,6 +96,7 @@ def submit(uow, cmd: dict, policy: Policy, idempotency_key: str | None = None) -
             language=sub.complainant.get("language", "zh-CN"),
             phone_raw=phone.raw if phone else None, phone_e164=phone.e164 if phone else None,
             phone_kind=phone.kind if phone else None, phone_flag=phone.flag if phone else None)
+    _start_acceptance(case, rules, sub.received_at)
     uow.session.add(case)
     uow.session.flush()
     case.case_no = domain.case_number(case.region_code, case.received_at, case.id)
@@ -88,6 +110,7 @@ def submit(uow, cmd: dict, policy: Policy, idempotency_key: str | None = None) -
                  repeat_count=original.repeat_count)
         case.status = "merged"
         case.merged_into = original.case_no
+        _stop_acceptance(case)
         _history(uow, case, "merged", merged_into=original.case_no)
         uow.emit(events.CASE_MERGED, dict(_case_fields(case), merged_into=original.case_no,
                                           repeat_count=original.repeat_count,
@@ -97,7 +120,7 @@ def submit(uow, cmd: dict, policy: Policy, idempotency_key: str | None = None) -
     uow.emit(events.CASE_RECEIVED, dict(
         _case_fields(case), description=case.description, address=case.address, lat=case.lat,
         lon=case.lon, enterprise=case.enterprise, received_at=case.received_at.isoformat(),
-        has_complainant=has_contact, anonymous=sub.anonymous,
+        river=case.river, has_complainant=has_contact, anonymous=sub.anonymous,
         accept_due=case.accept_due.isoformat()))
     if case.incident or case.channel in rules["intake"].get("auto_accept_channels", []):
         # Sudden and mass incidents are escalated at once, never left in the intake queue.
@@ -122,16 +145,16 @@ def _find_repeat(uow, sub: domain.Submission, rules: dict, exclude_id: int) -> C
     if sub.enterprise:
         same_place.append(Case.enterprise.is_not(None))
     if sub.lat is not None:
-        box = domain.REPEAT_RADIUS_DEGREES
-        same_place.append(Case.lat.between(sub.lat - box, sub.lat + box)
-                          & Case.lon.between(sub.lon - box, sub.lon + box))
+        dlat, dlon = domain.repeat_box(sub.lat)
+        same_place.append(Case.lat.between(sub.lat - dlat, sub.lat + dlat)
+                          & Case.lon.between(sub.lon - dlon, sub.lon + dlon))
     if sub.address:
         same_place.append(Case.address == sub.address)
     if not same_place:
         return None  # nothing to compare a place by: never merge on category alone
     window = int(rules["intake"].get("repeat_window_days", 60))
-    columns = (Case.id, Case.status, Case.category, Case.received_at, Case.enterprise, Case.lat,
-               Case.lon, Case.address)
+    columns = (Case.id, Case.case_no, Case.status, Case.category, Case.received_at,
+               Case.enterprise, Case.lat, Case.lon, Case.address)
     rows = uow.session.execute(
         select(*columns).where(Case.category == sub.category,
                                Case.status.in_(domain.OPEN_STATUSES),
@@ -141,7 +164,7 @@ def _find_repeat(uow, sub: domain.Submission, rules: dict, exclude_id: int) -> C
         .order_by(Case.id).limit(200)).all()
     for row in rows:
         if domain.is_repeat(sub, row._asdict(), window):
-            return uow.session.get(Case, row.id)
+            return _get(uow, row.case_no, lock=True)  # its count changes now
     return None
 
 
@@ -156,10 +179,11 @@ def accept(uow, case_no: str, principal: Principal) -> Case:
 def _accept(uow, case: Case, auto: bool) -> None:
     case.status = "accepted"
     case.accepted_at = uow.now
+    _stop_acceptance(case)
     _history(uow, case, "accepted", auto=auto)
     uow.emit(events.CASE_ACCEPTED, dict(
         _case_fields(case), description=case.description, address=case.address, lat=case.lat,
-        lon=case.lon, enterprise=case.enterprise, accepted_at=uow.now.isoformat(),
+        lon=case.lon, enterprise=case.enterprise, accepted_at=uow.now.isoformat(), river=case.river,
         has_complainant=_has_contact(case), incident=case.incident,
         reported_by=_reporter(case)))
 
@@ -177,6 +201,7 @@ def decline(uow, case_no: str, reason_code: str, note: str | None, principal: Pr
     reason = reasons[reason_code]
     case.status = "declined"
     case.decline_reason = reason_code
+    _stop_acceptance(case)
     _history(uow, case, "declined", reason=reason_code, note=note)
     uow.emit(events.CASE_DECLINED, dict(_case_fields(case), reason_code=reason_code,
                                         reason_text=reason["zh"],
@@ -236,11 +261,13 @@ def on_task_event(uow, payload: dict) -> None:
     kind = payload["event_type"]
     if kind in (events.TASK_ASSIGNED, events.TASK_REASSIGNED, events.TASK_REOPENED):
         assignee = payload.get("assignee") or {}
+        first = case.task_id is None
         case.task_id = payload["task_id"]
         case.assignee_name = assignee.get("name")
         case.agency = payload.get("unit") or case.agency
         case.deadline = datetime.fromisoformat(payload["deadline"])
-        if case.status in ("accepted", "in_progress", "assigned"):
+        # A rebound (反弹) found on re-check reopens signed-off work: resolved or closed.
+        if case.status in ("accepted", "in_progress", "assigned", "resolved", "closed"):
             case.status = "assigned"
         if payload.get("region_code"):
             case.region_code = payload["region_code"]
@@ -248,6 +275,13 @@ def on_task_event(uow, payload: dict) -> None:
         _history(uow, case, kind.removeprefix("task_"), task_id=payload["task_id"],
                  assignee=assignee.get("name"), deadline=payload["deadline"],
                  reason=payload.get("reason"))
+        if first and kind == events.TASK_ASSIGNED:
+            # The receipt waits for this: only now is the expected closing date known.
+            uow.emit(events.CASE_SCHEDULED, dict(
+                _case_fields(case), description=case.description, address=case.address,
+                enterprise=case.enterprise, accepted_at=_iso(case.accepted_at),
+                expected_by=payload["deadline"], has_complainant=_has_contact(case),
+                reported_by=_reporter(case)))
     elif kind == events.TASK_EXTENDED:
         case.deadline = datetime.fromisoformat(payload["deadline"])
         _history(uow, case, "extended", deadline=payload["deadline"], reason=payload["reason"])
@@ -257,18 +291,62 @@ def on_task_event(uow, payload: dict) -> None:
         case.founded = payload["founded"]
         case.rating_token = secrets.token_urlsafe(12)
         _history(uow, case, "verified", result=payload["result"], founded=payload["founded"])
+        # The reported enterprise (never the complainant) lets ranking count violations.
         uow.emit(events.CASE_FEEDBACK, dict(_case_fields(case), result=case.result,
                                             founded=case.founded,
                                             has_complainant=_has_contact(case),
                                             rating_token=case.rating_token,
-                                            reported_by=_reporter(case)))
+                                            reported_by=_reporter(case),
+                                            enterprise=case.enterprise,
+                                            enterprise_key=domain.normalise_enterprise(
+                                                case.enterprise),
+                                            incident=case.incident,
+                                            verified_at=payload.get("verified_at")))
         _history(uow, case, "feedback_sent")
     else:
         if kind == events.TASK_CLOSED and case.status == "assigned":
             case.status = "in_progress"
         detail = {k: payload.get(k) for k in ("result", "founded", "note", "reason", "rung",
-                                              "rung_name", "to_grid_code") if k in payload}
+                                              "rung_name", "to_grid_code", "days", "outcome")
+                  if k in payload}
         _history(uow, case, kind.removeprefix("task_"), **detail)
+
+
+# --- the acceptance sweep (受理时限) ---------------------------------------------------------------
+SWEEP_BATCH = 500
+
+
+def sweep_acceptance(uow, limit: int = SWEEP_BATCH) -> int:
+    """Warn the handling region's intake of undecided cases whose acceptance limit is running
+    out, and raise the overdue alert when it has lapsed. Rows are locked (SKIP LOCKED) and their
+    flags change in the same transaction as the outbox events, so however many instances sweep,
+    each alert fires once."""
+    query = (select(Case).where(Case.accept_check_at <= uow.now, Case.status == "received")
+             .order_by(Case.accept_check_at).limit(limit))
+    if uow.session.bind.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    cases = uow.session.scalars(query).all()
+    for case in cases:
+        check = domain.acceptance_check(case.accept_warn_at, case.accept_deadline,
+                                        case.accept_warned_at is not None,
+                                        case.accept_overdue_at is not None, uow.now)
+        for alert in check.alerts:
+            event, action = _ACCEPTANCE_ALERTS[alert]
+            _history(uow, case, action, accept_due=case.accept_due.isoformat(),
+                     accept_deadline=case.accept_deadline.isoformat())
+            uow.emit(event, dict(_case_fields(case), received_at=case.received_at.isoformat(),
+                                 accept_due=case.accept_due.isoformat(),
+                                 accept_deadline=case.accept_deadline.isoformat()))
+        if check.warned and case.accept_warned_at is None:
+            case.accept_warned_at = uow.now
+        if check.overdue and case.accept_overdue_at is None:
+            case.accept_overdue_at = uow.now
+        case.accept_check_at = check.next_check_at
+    return len(cases)
+
+
+_ACCEPTANCE_ALERTS = {"warning": (events.CASE_ACCEPT_WARNING, "accept_warning"),
+                      "overdue": (events.CASE_ACCEPT_OVERDUE, "accept_overdue")}
 
 
 # --- views ------------------------------------------------------------------------------------
@@ -288,8 +366,11 @@ def case_view(case: Case, principal: Principal) -> dict:
         view["history"] = [{"at": _iso(h.at), "action": h.action} for h in case.history]
         return view
     view.update(description=case.description, address=case.address, lat=case.lat, lon=case.lon,
-                enterprise=case.enterprise, incident=case.incident, media=case.media,
-                task_id=case.task_id, assignee=case.assignee_name,
+                enterprise=case.enterprise, river=case.river, incident=case.incident,
+                media=case.media, task_id=case.task_id, assignee=case.assignee_name,
+                accept_deadline=_iso(case.accept_deadline), accept_warn_at=_iso(
+                    case.accept_warn_at), accept_warned_at=_iso(case.accept_warned_at),
+                accept_overdue_at=_iso(case.accept_overdue_at),
                 history=[{"at": _iso(h.at), "action": h.action, "actor_id": h.actor_id,
                           "actor_role": h.actor_role, "detail": h.detail} for h in case.history])
     if may_see_complainant(principal, case.region_code):
@@ -305,19 +386,21 @@ def _iso(value) -> str | None:
 
 
 def contact_for_notification(uow, case_no: str) -> dict | None:
-    """The complainant's contact, for notify to reach this complainant and nobody else."""
+    """The complainant's contact, for notify to reach this complainant and nobody else; not
+    the name, which notify does not need."""
     case = uow.session.scalars(select(Case).where(Case.case_no == case_no)).first()
     if case is None or case.complainant is None:
         return None
     c = case.complainant
-    return {"name": c.name, "phone_e164": c.phone_e164, "phone_raw": c.phone_raw,
+    return {"phone_e164": c.phone_e164, "phone_raw": c.phone_raw,
             "phone_kind": c.phone_kind, "email": c.email, "language": c.language}
 
 
 # --- referral (转办) ---------------------------------------------------------------------------
-def refer(uow, case_no: str, to_region, reason, principal: Principal) -> Case:
+def refer(uow, case_no: str, to_region, reason, principal: Principal, policy: Policy) -> Case:
     """Hand a case received here over to the region where it happened. It arrives there as a
-    received case for that region's intake to accept or decline (the receiving acceptance)."""
+    received case for that region's intake to accept or decline (the receiving acceptance),
+    within that region's own acceptance limit, counted from the referral."""
     case = _get(uow, case_no, lock=True)
     require_scope(principal, case.region_code)
     domain.require_status("refer", case.status)
@@ -331,11 +414,13 @@ def refer(uow, case_no: str, to_region, reason, principal: Principal) -> Case:
         raise ValidationError("a reason is required", code="missing_field", field="reason")
     from_region = case.region_code
     case.referred_from, case.region_code, case.grid_code = from_region, to_region, None
+    _start_acceptance(case, policy.for_region(to_region), uow.now)
     _history(uow, case, "referred", from_region=from_region, to_region=to_region,
-             reason=reason.strip())
+             reason=reason.strip(), accept_due=case.accept_due.isoformat())
     uow.emit(events.CASE_REFERRED, dict(_case_fields(case), from_region=from_region,
                                         to_region=to_region, reason=reason.strip(),
-                                        has_complainant=_has_contact(case)))
+                                        has_complainant=_has_contact(case),
+                                        accept_due=case.accept_due.isoformat()))
     return case
 
 
@@ -345,6 +430,8 @@ def record_reading(uow, reading: dict, policy: Policy, principal: Principal) -> 
     same enterprise, outlet and pollutant. A resent reading changes nothing."""
     r = domain.validate_reading(reading)
     require_scope(principal, r["region_code"])
+    marker = f"{r['enterprise']} / {r['outlet']} / {r['pollutant']}"
+    _take_turns(uow, f"monitoring:{marker}")
     exists = uow.session.scalars(select(MonitoringReading).where(
         MonitoringReading.enterprise == r["enterprise"], MonitoringReading.outlet == r["outlet"],
         MonitoringReading.pollutant == r["pollutant"], MonitoringReading.hour == r["hour"])
@@ -357,10 +444,9 @@ def record_reading(uow, reading: dict, policy: Policy, principal: Principal) -> 
     uow.session.add(row)
     if r["value"] <= r["limit"]:
         return {"exceedance": False, "case_no": None, "duplicate": False}
-    marker = f"{r['enterprise']} / {r['outlet']} / {r['pollutant']}"
-    open_case = uow.session.scalars(select(Case).where(
+    open_case = uow.session.scalars(_for_update(uow, select(Case).where(
         Case.channel == "monitoring", Case.enterprise == r["enterprise"],
-        Case.address == marker, Case.status.in_(domain.OPEN_STATUSES))).first()
+        Case.address == marker, Case.status.in_(domain.OPEN_STATUSES)))).first()
     if open_case is not None:
         open_case.repeat_count += 1
         _history(uow, open_case, "exceedance", hour=r["hour"].isoformat(), value=r["value"],

@@ -34,11 +34,20 @@ class Case(Base):
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     enterprise: Mapped[str | None] = mapped_column(String(200), index=True)
+    # The river it is on (name or code), given at intake or derived from the location.
+    river: Mapped[str | None] = mapped_column(String(60))
     incident: Mapped[str | None] = mapped_column(String(8))
     media: Mapped[list] = mapped_column(JSON, default=list)
     submitted_by: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime())
     accept_due: Mapped[date | None] = mapped_column(Date)
+    # The acceptance limit (受理时限) as instants, and what the acceptance sweep has raised.
+    accept_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    accept_warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    accept_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    accept_overdue_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The next moment the sweep must look at this undecided case; NULL when nothing is pending.
+    accept_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decline_reason: Mapped[str | None] = mapped_column(String(32))
     repeat_count: Mapped[int] = mapped_column(Integer, default=1)

@@ -8,7 +8,7 @@ from services.common import events
 from services.common.authz import Principal
 from services.common.config import policy
 from services.common.errors import DomainError
-from services.common.messaging import on_event
+from services.common.messaging import every, on_event
 from services.common.unit_of_work import Database
 from services.complaints import handlers, queries
 
@@ -46,7 +46,7 @@ class ComplaintsService:
     def refer(self, case_no, to_region, reason, principal):
         who = Principal.from_dict(principal)
         with self.db.unit_of_work(who.as_actor()) as uow:
-            case = handlers.refer(uow, case_no, to_region, reason, who)
+            case = handlers.refer(uow, case_no, to_region, reason, who, policy())
             uow.commit()
             return handlers.case_view(case, who)
 
@@ -65,6 +65,16 @@ class ComplaintsService:
             case = handlers.rate(uow, case_no, score, comment, token, who, policy())
             uow.commit()
             return handlers.case_view(case, who)
+
+    # --- timer ------------------------------------------------------------------------------
+    @every("SWEEP_INTERVAL_SECONDS", 5)
+    def sweep_acceptance(self):
+        """受理时限: warn intake before a case's acceptance limit lapses, alert when it has."""
+        swept = handlers.SWEEP_BATCH
+        while swept == handlers.SWEEP_BATCH:  # a full batch: there may be more due now
+            with self.db.unit_of_work({"id": "system", "role": "system"}) as uow:
+                swept = handlers.sweep_acceptance(uow)
+                uow.commit()
 
     # --- queries ----------------------------------------------------------------------------
     @rpc(expected_exceptions=DomainError)
@@ -127,4 +137,20 @@ class ComplaintsService:
 
     @on_event("dispatch", events.TASK_REOPENED)
     def on_task_reopened(self, uow, payload):
+        handlers.on_task_event(uow, payload)
+
+    @on_event("dispatch", events.TASK_ACKNOWLEDGED)
+    def on_task_acknowledged(self, uow, payload):
+        handlers.on_task_event(uow, payload)
+
+    @on_event("dispatch", events.TASK_EXTENSION_REQUESTED)
+    def on_task_extension_requested(self, uow, payload):
+        handlers.on_task_event(uow, payload)
+
+    @on_event("dispatch", events.TASK_EXTENSION_REFUSED)
+    def on_task_extension_refused(self, uow, payload):
+        handlers.on_task_event(uow, payload)
+
+    @on_event("dispatch", events.TASK_RECHECKED)
+    def on_task_rechecked(self, uow, payload):
         handlers.on_task_event(uow, payload)

@@ -27,7 +27,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import shapely
@@ -63,6 +63,7 @@ class Grid:
     valid_from: date | None = None
     valid_to: date | None = None  # first day no longer valid
     population: int | None = None
+    row: int | None = field(default=None, compare=False, repr=False)  # where an import read it
 
     def valid_on(self, day: date | None) -> bool:
         if day is None:
@@ -136,18 +137,21 @@ def _check_parent(grid: Grid, parent: Grid) -> tuple[str, str] | None:
     # Division codes nest by prefix; custom nodes may sit anywhere.
     if grid.code.isdigit() and parent.code.isdigit():
         if LEVELS.index(grid.level) <= LEVELS.index(parent.level):
-            return "bad_parent", f"a {grid.level} cannot sit under a {parent.level}"
+            return "level_not_below_parent", f"a {grid.level} cannot sit under a {parent.level}"
         if not regions.within(grid.code, parent.code):
             return "code_outside_parent", f"{grid.code} is not inside {parent.code}"
     return None
 
 
-def validate(grids: Iterable[Grid], rows: Iterable[int] | None = None
-             ) -> tuple[list[Grid], list[Reject]]:
+def validate(grids: Iterable[Grid], rows: Iterable[int] | None = None,
+             known: Mapping[str, Grid] | None = None) -> tuple[list[Grid], list[Reject]]:
     """Split ``grids`` into loadable grids and rejects (never raises on bad data).
 
     A grid whose parent is unknown or rejected is rejected too, so the kept set is a forest.
+    ``known`` are grids already in the registry that rows may name as parent (an import of
+    one county's villages under the townships already there); a row of the file wins.
     """
+    known = known or {}
     grids = list(grids)
     rows = list(rows) if rows is not None else list(range(1, len(grids) + 1))
     rejects: list[Reject] = []
@@ -182,9 +186,15 @@ def validate(grids: Iterable[Grid], rows: Iterable[int] | None = None
                 state[code] = True
                 break
             if parent not in by_code:
-                state[code] = False
-                rejects.append(Reject(by_code[code][0], code, "unknown_parent",
-                                      f"no grid {parent}"))
+                if parent in known:
+                    problem = _check_parent(by_code[code][1], known[parent])
+                    state[code] = problem is None
+                    if problem:
+                        rejects.append(Reject(by_code[code][0], code, *problem))
+                else:
+                    state[code] = False
+                    rejects.append(Reject(by_code[code][0], code, "unknown_parent",
+                                          f"no grid {parent}"))
                 break
             code = parent
         # Walk back down the chain: each accepted only when its parent is.
@@ -301,6 +311,19 @@ class GridRegistry:
         while grid is not None and grid.parent_code in self._grids:
             grid = self._grids[grid.parent_code]
             out.append(grid)
+        return out
+
+    def walk(self, under: str | None = None) -> list[Grid]:
+        """Every grid parent-first (children in code order); only ``under`` and its
+        descendants when given (``[]`` for an unknown code)."""
+        if under is not None and under not in self._grids:
+            return []
+        out, stack = [], [under] if under is not None else list(reversed(
+            self._children.get(None, [])))
+        while stack:
+            code = stack.pop()
+            out.append(self._grids[code])
+            stack.extend(reversed(self._children.get(code, [])))
         return out
 
     def depth(self, code: str) -> int:
@@ -443,14 +466,14 @@ def _chief(props: dict) -> dict | None:
             "phone": props.get("chief_phone") or None}
 
 
-def _grid_from_props(props: dict, boundary) -> Grid:
+def _grid_from_props(props: dict, boundary, row: int | None = None) -> Grid:
     parent = props.get("parent_code")
     return Grid(code=str(props.get("code") or ""), name=str(props.get("name") or ""),
                 level=str(props.get("level") or ""),
                 parent_code=str(parent) if parent not in (None, "") else None,
                 boundary=boundary, chief=_chief(props), workers=_workers(props.get("workers")),
                 valid_from=_date(props.get("valid_from")), valid_to=_date(props.get("valid_to")),
-                population=_population(props.get("population")))
+                population=_population(props.get("population")), row=row)
 
 
 def _props(grid: Grid) -> dict:
@@ -464,34 +487,58 @@ def _props(grid: Grid) -> dict:
             "population": grid.population}
 
 
-def import_geojson(data, progress: Progress | None = None, every: int = PROGRESS_EVERY
-                   ) -> tuple[list[Grid], list[Reject]]:
+def import_geojson(data, progress: Progress | None = None, every: int = PROGRESS_EVERY,
+                   known: Mapping[str, Grid] | None = None) -> tuple[list[Grid], list[Reject]]:
     """Grids from a GeoJSON FeatureCollection (dict or text), validated; ``(grids, rejects)``.
 
-    ``progress(done, total)`` is called every ``every`` features and at the end.
+    ``progress(done, total)`` is called every ``every`` features and at the end; ``known`` as
+    for ``validate``.
     """
     if isinstance(data, (str, bytes)):
         data = json.loads(data)
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
         return [], [Reject(0, None, "bad_file", "not a GeoJSON FeatureCollection")]
     features = data.get("features") or []
+    if not isinstance(features, list):
+        return [], [Reject(0, None, "bad_file", "features is not a list")]
+    features = [f if isinstance(f, dict) else {} for f in features]
+    shapes = _shapes([f.get("geometry") for f in features])
     parsed, rows, rejects = [], [], []
-    for i, feature in enumerate(features, start=1):
-        props = (feature or {}).get("properties") or {}
-        try:
-            geom = feature.get("geometry")
-            boundary = shape(geom) if geom else None
-        except Exception as exc:  # shapely raises several types for malformed geometry
-            rejects.append(Reject(i, props.get("code"), "bad_geometry", str(exc)))
+    for i, (feature, boundary) in enumerate(zip(features, shapes), start=1):
+        props = feature.get("properties")
+        props = props if isinstance(props, dict) else {}
+        if isinstance(boundary, Exception):
+            rejects.append(Reject(i, props.get("code"), "bad_geometry", str(boundary)))
         else:
             try:
-                parsed.append(_grid_from_props(props, boundary))
+                parsed.append(_grid_from_props(props, boundary, i))
                 rows.append(i)
             except (ValueError, TypeError) as exc:
                 rejects.append(Reject(i, props.get("code"), "bad_value", str(exc)))
         _report(progress, i, len(features), every)
-    kept, invalid = validate(parsed, rows)
+    kept, invalid = validate(parsed, rows, known)
     return kept, sorted(rejects + invalid, key=lambda r: r.row)
+
+
+def _shapes(geoms: list) -> list:
+    """Each GeoJSON geometry as a shapely geometry, None when absent, or the exception that
+    says why it is malformed. Parsed in one call; only failures are parsed again one by one,
+    for the message (and the leniency of ``shape``, which closes an open ring)."""
+    out: list = [None] * len(geoms)
+    idx = [i for i, g in enumerate(geoms) if g]
+    try:
+        parsed = list(shapely.from_geojson([json.dumps(geoms[i]) for i in idx],
+                                           on_invalid="ignore"))
+    except Exception:  # something even the lenient batch reader refuses: one by one
+        parsed = [None] * len(idx)
+    for i, geom in zip(idx, parsed):
+        if geom is None:
+            try:
+                geom = shape(geoms[i])
+            except Exception as exc:  # shapely raises several types for malformed geometry
+                geom = exc
+        out[i] = geom
+    return out
 
 
 def export_geojson(grids: Iterable[Grid]) -> dict:
@@ -503,27 +550,36 @@ def export_geojson(grids: Iterable[Grid]) -> dict:
 
 
 # --- CSV ----------------------------------------------------------------------------------------
-def import_csv(text: str, progress: Progress | None = None, every: int = PROGRESS_EVERY
-               ) -> tuple[list[Grid], list[Reject]]:
-    """Grids from CSV with a header row (``CSV_FIELDS``; geometry as WKT in ``wkt``)."""
+def import_csv(text: str, progress: Progress | None = None, every: int = PROGRESS_EVERY,
+               known: Mapping[str, Grid] | None = None) -> tuple[list[Grid], list[Reject]]:
+    """Grids from CSV with a header row (``CSV_FIELDS``): geometry as WKT in ``wkt``, or as
+    GeoJSON geometry text in a ``geojson`` column instead."""
     # Real boundaries exceed csv's default 128 KiB field limit.
     csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
     records = list(csv.DictReader(io.StringIO(text.lstrip("\ufeff"))))
     parsed, rows, rejects = [], [], []
     for i, rec in enumerate(records, start=1):
         try:
-            boundary = shapely_wkt.loads(rec["wkt"]) if (rec.get("wkt") or "").strip() else None
+            boundary = _csv_boundary(rec)
         except Exception as exc:  # shapely's WKT reader raises GEOSException and others
             rejects.append(Reject(i, rec.get("code"), "bad_geometry", str(exc)))
         else:
             try:
-                parsed.append(_grid_from_props(rec, boundary))
+                parsed.append(_grid_from_props(rec, boundary, i))
                 rows.append(i)
             except (ValueError, TypeError) as exc:
                 rejects.append(Reject(i, rec.get("code"), "bad_value", str(exc)))
         _report(progress, i, len(records), every)
-    kept, invalid = validate(parsed, rows)
+    kept, invalid = validate(parsed, rows, known)
     return kept, sorted(rejects + invalid, key=lambda r: r.row)
+
+
+def _csv_boundary(rec: dict):
+    if (rec.get("wkt") or "").strip():
+        return shapely_wkt.loads(rec["wkt"])
+    if (rec.get("geojson") or "").strip():
+        return shape(json.loads(rec["geojson"]))
+    return None
 
 
 def export_csv(grids: Iterable[Grid]) -> str:

@@ -111,7 +111,8 @@ def assign_case(uow, payload: dict, registry: GridRegistry, policy: Policy) -> T
     uow.emit(events.TASK_ASSIGNED, dict(_fields(task), assignee=task.assignee, unit=task.unit,
                                         deadline=due.due.isoformat(),
                                         warn_at=due.warn_at.isoformat(),
-                                        routed_by=task.routed_by))
+                                        routed_by=task.routed_by,
+                                        channel=payload.get("channel")))
     # Partners of a linkage agreement see border and river cases at once (信息共享).
     joint_handlers.share_task(uow, task, registry, policy, payload.get("river"))
     return task
@@ -158,6 +159,19 @@ def _require_assignee(task: Task, principal: Principal) -> None:
         return
     if principal.id != task.assignee.get("id"):
         raise NotFound(f"no task {task.id}", code="task_not_found", field="task_id")
+
+
+def acknowledge(uow, task_id: str, principal: Principal) -> Task:
+    """The assignee signs for the task (签收): it is now being worked on."""
+    task = _get(uow, task_id)
+    require_scope(principal, task.region_code)
+    _require_assignee(task, principal)
+    _require_status(task, ("assigned", "reopened"), "acknowledge")
+    task.status = "accepted"
+    _history(uow, task, "acknowledged")
+    uow.emit(events.TASK_ACKNOWLEDGED, dict(_fields(task), assignee=task.assignee,
+                                            deadline=_aware(task.deadline).isoformat()))
+    return task
 
 
 def send_back(uow, task_id: str, reason: str, principal: Principal) -> Task:
@@ -247,6 +261,33 @@ def reopen(uow, case_no: str, reason: str, policy: Policy) -> Task | None:
     return task
 
 
+def recheck(uow, task_id: str, outcome: str, note: str | None, principal: Principal,
+            policy: Policy) -> Task:
+    """A supervisor re-checks signed-off work (防止反弹) within ``recheck.within`` of the
+    sign-off: ``held`` is recorded; ``rebound`` reopens the task with a fresh time limit."""
+    task = _get(uow, task_id)
+    require_scope(principal, task.region_code)
+    _require_status(task, ("verified",), "re-check")
+    if outcome not in ("held", "rebound"):
+        raise ValidationError("outcome must be held or rebound", code="invalid_value",
+                              field="outcome")
+    if outcome == "rebound" and not (isinstance(note, str) and note.strip()):
+        raise ValidationError("say what came back", code="missing_field", field="note")
+    rules = policy.for_region(task.region_code)
+    window = (rules.get("recheck") or {}).get("within") or {"days": 90}
+    verified_at = _aware(task.verified_at)
+    if uow.now > deadlines.add_limit(rules, verified_at, window):
+        raise Conflict("the re-check window of this sign-off has passed",
+                       code="recheck_window_closed", field="task_id")
+    note = note.strip() if isinstance(note, str) and note.strip() else None
+    _history(uow, task, "rechecked", outcome=outcome, note=note)
+    uow.emit(events.TASK_RECHECKED, dict(_fields(task), outcome=outcome, note=note,
+                                         verified_at=verified_at.isoformat()))
+    if outcome == "rebound":
+        reopen(uow, task.case_no, "rebound", policy)
+    return task
+
+
 # --- extensions (延期) -------------------------------------------------------------------------
 def request_extension(uow, task_id: str, days, reason: str, principal: Principal,
                       policy: Policy) -> ExtensionRequest:
@@ -271,6 +312,8 @@ def request_extension(uow, task_id: str, days, reason: str, principal: Principal
                            requested_by=principal.id, requested_at=uow.now)
     uow.session.add(req)
     _history(uow, task, "extension_requested", days=days, reason=req.reason)
+    uow.emit(events.TASK_EXTENSION_REQUESTED, dict(_fields(task), days=days, reason=req.reason,
+                                                   deadline=_aware(task.deadline).isoformat()))
     return req
 
 
@@ -289,7 +332,10 @@ def decide_extension(uow, task_id: str, approve, note: str | None, principal: Pr
     req.decided_by, req.decided_at = principal.id, uow.now
     if not approve:
         req.status = "refused"
-        _history(uow, task, "extension_refused", note=note)
+        _history(uow, task, "extension_refused", note=note, days=req.days, reason=req.reason)
+        uow.emit(events.TASK_EXTENSION_REFUSED, dict(
+            _fields(task), assignee=task.assignee, days=req.days, reason=req.reason, note=note,
+            deadline=_aware(task.deadline).isoformat()))
         return task
     rules = policy.for_region(task.region_code)
     previous = _aware(task.deadline)

@@ -12,12 +12,9 @@ Dates: ``Agreement.end`` is the last day in force (有效期至, inclusive); ``P
 leaving date, the first day the region is no longer a party; ``Term.period_end`` is the last
 day of the term (inclusive).
 
-Geometry is WGS84 lon/lat. Distances use a local equirectangular projection centred on the
-point (or pair) in question, scaled by the WGS84 ellipsoid's meridian (M) and prime-vertical
-(N) radii of curvature at that latitude. Scale is exact at the centre; the east-west scale
-drifts by about ``tan(lat) * d / 6371 km`` at a north-south offset d, so at Pingxiang
-(27.6 °N) a distance is within 0.05 % at 5 km and 0.5 % at 50 km (< 3 m on a 5 km buffer,
-well under the error of county boundary data). No pyproj needed.
+Geometry is WGS84 lon/lat, projected locally to km (``services.common.geo``: within 0.05 % at
+5 km at Pingxiang's latitude, < 3 m on a 5 km buffer). Rivers are matched by any of their names
+(``services.common.rivers``).
 """
 from __future__ import annotations
 
@@ -35,7 +32,7 @@ import yaml
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
-from services.common import regions, workdays
+from services.common import geo, regions, rivers, workdays
 from services.common.errors import Conflict, ValidationError
 from services.common.workdays import as_utc
 from services.dispatch import deadlines
@@ -49,10 +46,6 @@ TRANSFER_STATES = ("requested", "accepted", "refused", "expired")
 MEETING_KINDS = ("regular", "requested")  # 定期会商 | 应一方请求的联合会商
 SCORE_PARTS = ("transfer_timeliness", "consultation_hosting", "consultation_attendance",
                "joint_operations", "shared_case_closure")
-
-# WGS84 ellipsoid (km).
-_WGS84_A = 6378.137
-_WGS84_E2 = 6.69437999014e-3
 
 
 # --- configuration ------------------------------------------------------------------------------
@@ -237,7 +230,8 @@ def _category_matches(case_category, wanted: Sequence[str]) -> bool:
 
 
 def _river_key(name) -> str:
-    return "".join(str(name or "").split())
+    # Every name of a configured river (萍水河, 渌水) gives the same key.
+    return rivers.key(name)
 
 
 def in_scope(agreement: Agreement, case: Mapping, *, on: date | None = None) -> bool:
@@ -258,28 +252,8 @@ def in_scope(agreement: Agreement, case: Mapping, *, on: date | None = None) -> 
     return True
 
 
-def _km_per_degree(lat: float) -> tuple[float, float]:
-    """Kilometres per degree of longitude and of latitude at ``lat`` on WGS84."""
-    phi = math.radians(lat)
-    w = 1 - _WGS84_E2 * math.sin(phi) ** 2
-    meridian = _WGS84_A * (1 - _WGS84_E2) / w ** 1.5
-    prime_vertical = _WGS84_A / math.sqrt(w)
-    return prime_vertical * math.cos(phi) * math.pi / 180, meridian * math.pi / 180
-
-
-def _projector(lon0: float, lat0: float):
-    """Local equirectangular projection to km around (lon0, lat0); see the module docstring."""
-    kx, ky = _km_per_degree(lat0)
-
-    def project(geom: BaseGeometry) -> BaseGeometry:
-        def f(xy):
-            out = xy.copy()
-            out[:, 0] = (xy[:, 0] - lon0) * kx
-            out[:, 1] = (xy[:, 1] - lat0) * ky
-            return out
-        return shapely.transform(geom, f)
-
-    return project
+_km_per_degree = geo.km_per_degree
+_projector = geo.projector
 
 
 def distance_km(a_lonlat: tuple[float, float], b_lonlat: tuple[float, float]) -> float:
@@ -629,6 +603,22 @@ AGENDA_KEYS = ("case_no", "region_code", "region_name", "category", "enterprise"
                "status", "received_at")
 
 
+def _categories(categories: Mapping | None) -> Mapping:
+    if categories is None:
+        from services.common.config import policy
+        categories = policy().categories
+    return categories
+
+
+def _agenda_line(r: Mapping, categories: Mapping) -> str:
+    cats = [r["category"]] if isinstance(r["category"], str) else list(r["category"] or [])
+    label = "、".join((categories.get(c) or {}).get("zh", c) for c in cats) or "未分类"
+    where = "，".join(str(x) for x in (r.get("enterprise"), r.get("address")) if x)
+    parts = [str(r["case_no"] or "（无编号）"), str(r.get("region_name") or r["region_code"] or ""),
+             label, where, f"状态：{r['status'] or '未知'}"]
+    return "｜".join(p for p in parts if p)
+
+
 def agenda(shared_cases: Sequence[Mapping], *, categories: Mapping | None = None,
            cfg: dict | None = None) -> list[str]:
     """Consultation agenda items (会商议题) from shared cases still open, oldest first.
@@ -638,21 +628,102 @@ def agenda(shared_cases: Sequence[Mapping], *, categories: Mapping | None = None
     ``categories`` maps codes to ``{zh: ...}`` labels (default: ``policy.yaml``).
     """
     finished = set((_cfg(cfg).get("case_statuses") or {}).get("finished") or ())
-    if categories is None:
-        from services.common.config import policy
-        categories = policy().categories
+    categories = _categories(categories)
     rows = [{k: case.get(k) for k in AGENDA_KEYS} for case in shared_cases]
     rows = [r for r in rows if r["status"] not in finished]
     rows.sort(key=lambda r: (str(r["received_at"] or ""), str(r["case_no"] or "")))
+    return [_agenda_line(r, categories) for r in rows]
+
+
+AGENDA_SECTIONS = ("transfer", "overdue", "open")  # 待答复的移交与协助 | 逾期案件 | 在办共享案件
+_SECTION_ZH = {"transfer": "待答复移交", "overdue": "逾期", "open": "在办"}
+_KIND_ZH = {"transfer": "案件移交", "help_request": "协助调查取证"}
+
+
+def consultation_agenda(shared_cases: Sequence[Mapping], open_transfers: Sequence[Mapping],
+                        now: datetime, *, categories: Mapping | None = None,
+                        cfg: dict | None = None) -> list[dict]:
+    """The agenda of a consultation (会商议题), built from the agreement's shared cases.
+
+    Sections, each case once, in its most pressing one: ``transfer`` (a transfer or help
+    request still waiting for an answer, the earliest answer deadline first), ``overdue`` (an
+    open shared case past its deadline, the most overdue first), ``open`` (other shared cases
+    still open, the soonest due first). Finished cases are left out.
+
+    ``shared_cases``: ``AGENDA_KEYS`` plus ``deadline`` (aware datetime) and ``regions`` (the
+    handling region and the partners it is shared with: who may read the item); complainant
+    fields and free text are never read. ``open_transfers``: ``{case_no, kind, from_region,
+    to_region, due}``. Each item: ``{section, case_no, region_code, regions, line}`` (plus
+    ``due`` for a transfer, ``deadline`` for a case).
+    """
+    finished = set((_cfg(cfg).get("case_statuses") or {}).get("finished") or ())
+    categories = _categories(categories)
+    cases = {c["case_no"]: c for c in shared_cases if c.get("status") not in finished}
+    items, placed = [], set()
+    for t in sorted(open_transfers, key=lambda t: (t["due"], t["case_no"])):
+        case = cases.get(t["case_no"])
+        if case is None or t["case_no"] in placed:
+            continue
+        placed.add(t["case_no"])
+        late = "，已逾答复期限" if t["due"] < now else ""
+        line = (f"{_SECTION_ZH['transfer']}（{_KIND_ZH.get(t['kind'], t['kind'])}："
+                f"{t['from_region']}→{t['to_region']}，答复期限"
+                f"{as_utc(t['due']).date().isoformat()}{late}）｜"
+                + _agenda_line({k: case.get(k) for k in AGENDA_KEYS + ('region_name',)},
+                               categories))
+        items.append({"section": "transfer", "case_no": t["case_no"],
+                      "region_code": case["region_code"],
+                      "regions": sorted({*case.get("regions", ()), t["from_region"],
+                                         t["to_region"]}),
+                      "due": as_utc(t["due"]).isoformat(), "line": line})
+    rest = [c for no, c in cases.items() if no not in placed]
+    rest.sort(key=lambda c: (c["deadline"], c["case_no"]))
+    for section in ("overdue", "open"):
+        for case in rest:
+            if (case["deadline"] < now) != (section == "overdue"):
+                continue
+            row = {k: case.get(k) for k in AGENDA_KEYS + ("region_name",)}
+            items.append({"section": section, "case_no": case["case_no"],
+                          "region_code": case["region_code"],
+                          "regions": sorted({case["region_code"], *case.get("regions", ())}),
+                          "deadline": as_utc(case["deadline"]).isoformat(),
+                          "line": f"{_SECTION_ZH[section]}｜{_agenda_line(row, categories)}"})
+    return items
+
+
+def unscheduled(terms: Sequence[Term], planned: Sequence[Meeting],
+                scheduled: Sequence[Meeting]) -> list[Meeting]:
+    """The planned regular meetings no scheduled one stands for.
+
+    A term plans ``per_term`` regular meetings (``plan_consultations``); each regular meeting
+    its host scheduled in the term, whatever its date, stands for one of them (the earliest
+    first). What is left is still owed: shown on the roster, and counted by the evaluation as
+    hosted but not held once its date has passed.
+    """
     out = []
-    for r in rows:
-        cats = [r["category"]] if isinstance(r["category"], str) else list(r["category"] or [])
-        label = "、".join((categories.get(c) or {}).get("zh", c) for c in cats) or "未分类"
-        where = "，".join(str(x) for x in (r["enterprise"], r["address"]) if x)
-        parts = [str(r["case_no"] or "（无编号）"), str(r["region_name"] or r["region_code"] or ""),
-                 label, where, f"状态：{r['status'] or '未知'}"]
-        out.append("｜".join(p for p in parts if p))
+    for term in terms:
+        mine = [m for m in planned if term.period_start <= m.date <= term.period_end
+                and m.host_region == term.host_region]
+        done = sum(1 for m in scheduled if m.kind == "regular"
+                   and term.period_start <= m.date <= term.period_end
+                   and m.host_region == term.host_region)
+        out.extend(sorted(mine, key=lambda m: m.date)[done:])
     return out
+
+
+def term_on(terms: Sequence[Term], day: date) -> Term | None:
+    """The term that contains ``day``."""
+    return next((t for t in terms if t.period_start <= day <= t.period_end), None)
+
+
+# --- joint operations (联合执法) -----------------------------------------------------------------
+def operation_parties(agreement: Agreement, lead_region: str,
+                      officer_regions: Iterable[str]) -> list[str]:
+    """The parties taking part in a joint operation: the lead and the parties of its officers
+    (an officer of a county counts for its city party), in party order."""
+    codes = {lead_region, *officer_regions}
+    members = {p.region_code for c in codes if (p := party_for(agreement, c)) is not None}
+    return [p.region_code for p in agreement.parties if p.region_code in members]
 
 
 # --- transfers (案件移交) and help requests (协助调查取证) ------------------------------------------
@@ -764,14 +835,17 @@ def credit_region(case_location_region: str, officer_regions: Iterable[str]) -> 
 
 # --- linkage evaluation (联动工作评估) ------------------------------------------------------------
 def evaluate(agreement: Agreement, transfers: Sequence[Transfer], meetings: Sequence[Meeting],
-             joint_operations: Sequence[Mapping], shared_cases: Sequence[Mapping], *,
+             joint_operations: Sequence[Mapping], shared_cases: Sequence[Mapping],
+             closed_cases: Sequence[Mapping] | None = None, *,
              cfg: dict | None = None) -> dict[str, dict]:
     """Figures and a 0-100 linkage score per party, over whatever period the inputs cover.
 
     Inputs: transfers between the parties; meetings (planned and held); joint operations as
     ``{lead_region, participants: [codes]}``; shared cases as ``{region_code, status}`` (the
-    region handling it). Regions are mapped to parties by containment (a county counts for its
-    city party). Per party:
+    region handling it); ``closed_cases`` as ``{region_code}``, one per sign-off of a shared
+    case in the period (the region signing it off), else the shared cases whose status is
+    finished. Regions are mapped to parties by containment (a county counts for its city
+    party). Per party:
 
     * ``transfers_received``, ``answered_on_time``, ``answered_late``, ``unanswered``
       (still requested or expired), ``transfers_sent``;
@@ -830,7 +904,12 @@ def evaluate(agreement: Agreement, transfers: Sequence[Transfer], meetings: Sequ
         code = owner(case.get("region_code"))
         if code in out:
             out[code]["shared_cases"] += 1
-            out[code]["shared_cases_closed"] += int(case.get("status") in finished)
+            if closed_cases is None:
+                out[code]["shared_cases_closed"] += int(case.get("status") in finished)
+    for case in closed_cases or ():
+        code = owner(case.get("region_code"))
+        if code in out:
+            out[code]["shared_cases_closed"] += 1
     for row in out.values():
         parts = {}
         if row["transfers_received"]:
@@ -843,7 +922,9 @@ def evaluate(agreement: Agreement, transfers: Sequence[Transfer], meetings: Sequ
         if target > 0:
             parts["joint_operations"] = min(1.0, row["joint_operations"] / target)
         if row["shared_cases"]:
-            parts["shared_case_closure"] = row["shared_cases_closed"] / row["shared_cases"]
+            # Sign-offs in a period may include cases shared before it: capped at 1.
+            parts["shared_case_closure"] = min(1.0, row["shared_cases_closed"]
+                                               / row["shared_cases"])
         total = sum(weights.get(k, 0) for k in parts)
         row["score_parts"] = {k: round(v, 4) for k, v in parts.items()}
         row["score"] = (round(100 * sum(weights.get(k, 0) * v for k, v in parts.items()) / total,

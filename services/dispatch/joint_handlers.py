@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import or_, select
 
-from services.common import events, workdays
+from services.common import events, rivers, workdays
 from services.common.authz import Principal, in_scope, require_scope
 from services.common.config import Policy
 from services.common.errors import Conflict, NotFound, ValidationError
 from services.common.regions import prefix, within
 from services.dispatch import handlers, ical, joint
 from services.dispatch.grids import GridRegistry
-from services.dispatch.models import CrossRegionAccess, JointAgreement, JointMeeting, \
-    JointOperation, JointSwap, JointTransfer, SharedCase, Task
+from services.dispatch.models import CrossRegionAccess, JointAgreement, JointCaseClosure, \
+    JointFinding, JointMeeting, JointOperation, JointSwap, JointTransfer, SharedCase, Task
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +95,10 @@ def _boundaries(registry: GridRegistry, agreement: joint.Agreement) -> dict:
 
 
 def _reason(agreement: joint.Agreement, case: dict, own: str, partner: str) -> str:
-    river = "".join(str(case.get("river") or "").split())
+    river = joint._river_key(case.get("river"))
     for name in agreement.scope.rivers:
         members = agreement.scope.river_parties.get(name)
-        if river and "".join(name.split()) == river and (
+        if river and joint._river_key(name) == river and (
                 members is None or (own in members and partner in members)):
             return "river"
     return "border"
@@ -107,7 +107,9 @@ def _reason(agreement: joint.Agreement, case: dict, own: str, partner: str) -> s
 def share_task(uow, task: Task, registry: GridRegistry, policy: Policy,
                river: str | None = None) -> list[SharedCase]:
     """Share a newly assigned task with every partner that must see it, in the same unit of
-    work as the assignment (so the ``case_shared`` events leave through the same outbox)."""
+    work as the assignment (so the ``case_shared`` events leave through the same outbox).
+    A case that names no river is placed on one by its location (``rivers.name_at``)."""
+    river = river or rivers.name_at(task.lon, task.lat)
     case = {"region_code": task.region_code, "category": task.category, "lat": task.lat,
             "lon": task.lon, "river": river}
     on = _today(uow, policy.for_region(task.region_code))
@@ -127,7 +129,24 @@ def share_task(uow, task: Task, registry: GridRegistry, policy: Policy,
         for partner in partners:
             shared.append(_share(uow, agreement.id, task, partner,
                                  _reason(agreement, case, own.region_code, partner)))
+    # A case found in a joint operation is followed by the finding officer's party too.
+    for finding in uow.session.scalars(select(JointFinding).where(
+            JointFinding.case_no == task.case_no)):
+        shared.append(share_finding(uow, finding, task))
     return [s for s in shared if s is not None]
+
+
+def share_finding(uow, finding: JointFinding, task: Task) -> SharedCase | None:
+    """Share a case found in a joint operation with the party of the officer who found it."""
+    row = uow.session.get(JointAgreement, finding.agreement_id)
+    if row is None:
+        return None
+    agreement = joint.Agreement.from_dict(row.data)
+    officer, own = (joint.party_for(agreement, finding.officer_region),
+                    joint.party_for(agreement, task.region_code))
+    if officer is None or officer is own:
+        return None
+    return _share(uow, agreement.id, task, officer.region_code, "operation")
 
 
 def _share(uow, agreement_id: str, task: Task, partner: str, reason: str) -> SharedCase | None:
@@ -372,7 +391,8 @@ def answer_transfer(uow, transfer_id: str, accept, reason: str | None, principal
     row.answer_reason, row.answered_by = answered.reason, principal.id
     uow.emit(events.JOINT_TRANSFER_ANSWERED, dict(
         _transfer_event(row, task), state=row.state, reason=row.answer_reason,
-        on_time=joint.is_answered_on_time(answered)))
+        on_time=joint.is_answered_on_time(answered),
+        requested_at=handlers._aware(row.requested_at).isoformat()))
     return transfer_view(row)
 
 
@@ -441,8 +461,27 @@ def _roster(uow, agreement_id: str, filters: dict, principal: Principal):
     agreement = _agreement(uow.session, agreement_id, principal)
     start, end = _window(agreement, filters, _today(uow))
     terms = joint.generate_roster(agreement, start, end, _swaps(uow.session, agreement.id))
-    meetings = [m for m in joint.plan_consultations(terms) if start <= m.date <= end]
+    stored = stored_meetings(uow.session, agreement.id, terms)
+    owed = joint.unscheduled(terms, joint.plan_consultations(terms), stored)
+    meetings = sorted((m for m in [*stored, *owed] if start <= m.date <= end),
+                      key=lambda m: (m.date, m.host_region))
     return agreement, start, end, terms, meetings
+
+
+def domain_meeting(row: JointMeeting) -> joint.Meeting:
+    return joint.Meeting(row.date, row.host_region, row.kind, row.held,
+                         tuple(a["region_code"] for a in row.attendees or ()))
+
+
+def stored_meetings(session, agreement_id: str, terms: list[joint.Term]) -> list[joint.Meeting]:
+    """The consultations scheduled in the given terms (held or not)."""
+    if not terms:
+        return []
+    rows = session.scalars(select(JointMeeting).where(
+        JointMeeting.agreement_id == agreement_id,
+        JointMeeting.date >= min(t.period_start for t in terms),
+        JointMeeting.date <= max(t.period_end for t in terms)).order_by(JointMeeting.id))
+    return [domain_meeting(r) for r in rows]
 
 
 def roster(uow, agreement_id: str, filters: dict, principal: Principal) -> dict:
@@ -459,7 +498,7 @@ def roster(uow, agreement_id: str, filters: dict, principal: Principal) -> dict:
                        "b": t.swap.b, "reason": t.swap.reason,
                        "recorded_by": t.swap.recorded_by}} for t in terms],
         "meetings": [{"date": m.date.isoformat(), "host_region": m.host_region,
-                      "kind": m.kind} for m in meetings],
+                      "kind": m.kind, "held": m.held} for m in meetings],
     }
 
 
@@ -505,36 +544,46 @@ def record_swap(uow, agreement_id: str, cmd: dict, principal: Principal) -> dict
 
 
 # --- evaluation (联动工作评估) ------------------------------------------------------------------
+def local_day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """[start 00:00, end + 1 day 00:00) in the platform's time zone, where ranking cuts its
+    periods too, so the two count the same events in the same days."""
+    zone = workdays.zone_of(workdays.DEFAULT_TZ)
+    return (datetime.combine(start, time.min, tzinfo=zone),
+            datetime.combine(end + timedelta(days=1), time.min, tzinfo=zone))
+
+
 def evaluation(uow, agreement_id: str, filters: dict, principal: Principal) -> dict:
-    """``joint.evaluate`` per party over a window (default: this year so far), from the stored
-    transfers, meetings (planned ones not recorded count as not held), operations and shared
-    cases."""
+    """``joint.evaluate`` per party over a window (default: this year so far).
+
+    Counted in the window: transfers requested in it (answered on time, late, or not);
+    consultations held in it, and regular ones owed by the roster and not held by their date;
+    joint operations carried out in it; cases shared in it; sign-offs of shared cases
+    in it. Ranking counts the same from the events (``joint_*``), so its figures of a period
+    agree with these for a window of the same days.
+    """
     agreement = _agreement(uow.session, agreement_id, principal)
     today = _today(uow)
     start, end = _window(agreement, {"start": filters.get("start"),
                                      "end": filters.get("end") or today.isoformat()}, today)
-    lo = datetime.combine(start, datetime.min.time(), tzinfo=uow.now.tzinfo)
-    hi = datetime.combine(end + timedelta(days=1), datetime.min.time(), tzinfo=uow.now.tzinfo)
+    lo, hi = local_day_bounds(start, end)
     transfers = [_domain_transfer(r) for r in uow.session.scalars(select(JointTransfer).where(
         JointTransfer.agreement_id == agreement.id, JointTransfer.requested_at >= lo,
         JointTransfer.requested_at < hi))]
-    stored = [joint.Meeting(r.date, r.host_region, r.kind, r.held, tuple(r.attendees or ()))
-              for r in uow.session.scalars(select(JointMeeting).where(
-                  JointMeeting.agreement_id == agreement.id, JointMeeting.date >= start,
-                  JointMeeting.date <= end))]
-    recorded = {(m.date, m.host_region) for m in stored}
     terms = joint.generate_roster(agreement, start, end, _swaps(uow.session, agreement.id))
+    stored = stored_meetings(uow.session, agreement.id, terms)
     try:
         planned = joint.plan_consultations(terms)
     except ValidationError:
         planned = []  # a configuration below the yearly minimum plans nothing to count
-    due_meetings = [m for m in planned if start <= m.date <= min(end, today)
-                    and (m.date, m.host_region) not in recorded]
+    # A meeting not held counts against its host once its day has passed.
+    due = [m for m in [*stored, *joint.unscheduled(terms, planned, stored)]
+           if start <= m.date <= end and (m.held or m.date <= today)]
     operations = [{"lead_region": r.host_region,
-                   "participants": sorted({o.get("region_code") for o in r.officers or []
-                                           if o.get("region_code")})}
+                   "participants": joint.operation_parties(
+                       agreement, r.host_region, [o["region_code"] for o in r.officers or []])}
                   for r in uow.session.scalars(select(JointOperation).where(
                       JointOperation.agreement_id == agreement.id,
+                      JointOperation.state == "done",
                       JointOperation.date >= start, JointOperation.date <= end))]
     shared_rows = uow.session.scalars(select(SharedCase).where(
         SharedCase.agreement_id == agreement.id, SharedCase.shared_at >= lo,
@@ -545,7 +594,11 @@ def evaluation(uow, agreement_id: str, filters: dict, principal: Principal) -> d
     shared = [{"region_code": tasks[c].region_code,
                "status": _FINISHED_AS.get(tasks[c].status, tasks[c].status)}
               for c in case_nos if c in tasks]
-    figures = joint.evaluate(agreement, transfers, [*stored, *due_meetings], operations, shared)
+    closed = [{"region_code": r.region_code} for r in uow.session.scalars(
+        select(JointCaseClosure).where(JointCaseClosure.agreement_id == agreement.id,
+                                       JointCaseClosure.closed_at >= lo,
+                                       JointCaseClosure.closed_at < hi))]
+    figures = joint.evaluate(agreement, transfers, due, operations, shared, closed)
     names = {p.region_code: p.name for p in agreement.parties}
     return {"agreement_id": agreement.id, "start": start.isoformat(), "end": end.isoformat(),
             "parties": [dict(figures[code], region_code=code, name=names[code])

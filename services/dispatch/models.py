@@ -39,6 +39,8 @@ class RegistryVersion(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
+    # The version last announced to other services (registry_published events).
+    published_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Task(Base):
@@ -182,23 +184,44 @@ class JointTransfer(Base):
 
 
 class JointOperation(Base):
-    """A joint operation (联合执法) or cross inspection (交叉执法): the officers with their own
-    regions, and the cases found with the region credited (where found)."""
+    """A joint operation (联合执法) or cross inspection (交叉执法), led by the host of its term
+    (``host_region``): the officers, each with their own region, planned then reported done."""
 
     __tablename__ = "joint_operation"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     agreement_id: Mapped[str] = mapped_column(ForeignKey("joint_agreement.id"), index=True)
     date: Mapped[date] = mapped_column(Date)
-    host_region: Mapped[str] = mapped_column(String(12))
-    officers: Mapped[list] = mapped_column(JSON, default=list)  # [{id, region_code}]
-    cases_found: Mapped[list] = mapped_column(JSON, default=list)  # [{case_no, region_code,
-    #                                                                 credited_region}]
+    host_region: Mapped[str] = mapped_column(String(12))  # the lead: the term's host
+    title: Mapped[str] = mapped_column(String(200), server_default="")
+    officers: Mapped[list] = mapped_column(JSON, default=list)  # [{id, name, role, region_code}]
+    state: Mapped[str] = mapped_column(String(12), server_default="planned")  # planned | done
+    planned_by: Mapped[str | None] = mapped_column(String(64))
+    summary: Mapped[str | None] = mapped_column(Text)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class JointFinding(Base):
+    """A case found in a joint operation: credited to the region where it was found (交叉执法
+    的案件计入属地), with the finding officer and their own region."""
+
+    __tablename__ = "joint_finding"
+    __table_args__ = (UniqueConstraint("operation_id", "case_no", name="uq_joint_finding"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    operation_id: Mapped[int] = mapped_column(ForeignKey("joint_operation.id"), index=True)
+    agreement_id: Mapped[str] = mapped_column(String(64))
+    case_no: Mapped[str] = mapped_column(String(32), index=True)
+    region_code: Mapped[str] = mapped_column(String(12))  # where found = credited
+    officer_id: Mapped[str | None] = mapped_column(String(64))
+    officer_region: Mapped[str] = mapped_column(String(12))
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class JointMeeting(Base):
-    """A joint consultation (会商): regular or at a party's request, planned or held."""
+    """A joint consultation (会商): regular (chaired by the host of its term) or at a party's
+    request; planned, then recorded as held with minutes and attendees by party."""
 
     __tablename__ = "joint_meeting"
 
@@ -207,9 +230,30 @@ class JointMeeting(Base):
     date: Mapped[date] = mapped_column(Date)
     host_region: Mapped[str] = mapped_column(String(12))
     kind: Mapped[str] = mapped_column(String(16), default="regular")
+    requested_by: Mapped[str | None] = mapped_column(String(12))  # the requesting party
+    topic: Mapped[str | None] = mapped_column(Text)
+    agenda: Mapped[list] = mapped_column(JSON, default=list)  # frozen when held
     held: Mapped[bool] = mapped_column(Boolean, default=False)
-    attendees: Mapped[list] = mapped_column(JSON, default=list)
+    attendees: Mapped[list] = mapped_column(JSON, default=list)  # [{region_code, names}]
+    minutes: Mapped[str | None] = mapped_column(Text)
+    scheduled_by: Mapped[str | None] = mapped_column(String(64))
+    held_recorded_by: Mapped[str | None] = mapped_column(String(64))
+    held_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class JointCaseClosure(Base):
+    """A shared case signed off (销号) under an agreement: what the evaluation counts as a
+    shared case closed, and the ``joint_case_closed`` event ranking counts."""
+
+    __tablename__ = "joint_case_closure"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    agreement_id: Mapped[str] = mapped_column(ForeignKey("joint_agreement.id"), index=True)
+    case_no: Mapped[str] = mapped_column(String(32), index=True)
+    task_id: Mapped[str] = mapped_column(String(32))
+    region_code: Mapped[str] = mapped_column(String(12))  # the region that signed it off
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
 class CrossRegionAccess(Base):
@@ -226,3 +270,22 @@ class CrossRegionAccess(Base):
     case_no: Mapped[str] = mapped_column(String(32), index=True)
     region_code: Mapped[str] = mapped_column(String(12), index=True)
     action: Mapped[str] = mapped_column(String(32))
+
+
+class Patrol(Base):
+    """A patrol walk (巡查记录) of a grid by one of its workers or its chief."""
+
+    __tablename__ = "patrol"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    region_code: Mapped[str] = mapped_column(String(12), index=True)
+    grid_code: Mapped[str] = mapped_column(String(32), index=True)
+    worker_id: Mapped[str] = mapped_column(String(64), index=True)
+    worker_role: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    note: Mapped[str | None] = mapped_column(Text)
+    case_nos: Mapped[list] = mapped_column(JSON, default=list)
+    # "<account>:<client key>": a retried post records one patrol.
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())

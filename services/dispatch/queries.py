@@ -6,6 +6,7 @@ from sqlalchemy import select, text
 from services.common.authz import Principal
 from services.common.errors import NotFound, ValidationError
 from services.common.regions import prefix
+from services.dispatch import registry_public
 from services.dispatch.handlers import OPEN, task_view, visible
 from services.dispatch.models import Task
 
@@ -31,6 +32,14 @@ def list_tasks(uow, filters: dict, principal: Principal) -> list[dict]:
         query = query.where(Task.status.in_(OPEN + ("returned",)))
     if filters.get("grid_code"):
         query = query.where(Task.grid_code.startswith(str(filters["grid_code"])))
+    if filters.get("region_code"):
+        region = str(filters["region_code"])
+        if not (region.isdigit() and len(region) == 6):
+            raise ValidationError("region_code must be a six-digit division code",
+                                  code="invalid_value", field="region_code")
+        query = query.where(Task.region_code.startswith(prefix(region)))
+    if filters.get("category"):
+        query = query.where(Task.category == str(filters["category"]))
     if filters.get("overdue") in ("1", "true"):
         query = query.where(Task.deadline <= uow.now)
     if principal.role == "grid_worker":
@@ -63,9 +72,13 @@ def locate(registry, lon, lat, address) -> dict | None:
         grid = registry.route_address(str(address))
     if grid is None:
         return None
-    county = next((g.code for g in [grid, *registry.ancestors(grid.code)]
-                   if g.code.isdigit() and len(g.code) == 6), None)
-    return {"grid_code": grid.code, "region_code": county}
+    return {"grid_code": grid.code, "region_code": county_of(registry, grid)}
+
+
+def county_of(registry, grid) -> str | None:
+    """The county (six-digit division code) a grid lies in."""
+    return next((g.code for g in [grid, *registry.ancestors(grid.code)]
+                 if g.code.isdigit() and len(g.code) == 6), None)
 
 
 def find_person(registry, person_id: str | None) -> dict | None:
@@ -84,3 +97,17 @@ def _person(p: dict | None) -> dict | None:
 def health(uow) -> dict:
     uow.session.execute(text("SELECT 1"))
     return {"ok": True}
+
+
+def public_map(registry, filters: dict) -> dict:
+    """Boundaries for the public dashboard (no people): ``region``, a six-digit division code
+    (default: the whole registry), and ``level``, ``county`` (default) or ``grid``."""
+    region = str(filters.get("region") or "")
+    if region and not (len(region) == 6 and region.isdigit()):
+        raise ValidationError("region must be a six-digit division code",
+                              code="invalid_value", field="region")
+    level = filters.get("level") or "county"
+    if level not in ("county", "grid"):
+        raise ValidationError("level must be county or grid", code="invalid_value",
+                              field="level")
+    return registry_public.public_map(registry, region, level)

@@ -9,6 +9,7 @@ import secrets
 from sqlalchemy import select
 
 from services.common.authz import PUBLIC, ROLES, Principal
+from services.common.config import is_production
 from services.common.errors import DomainError, ValidationError
 from services.common.regions import level_of
 from services.gateway.models import Account
@@ -20,7 +21,12 @@ class Unauthorized(DomainError):
 
 
 def _pepper() -> bytes:
-    return os.environ.get("ENVGRID_TOKEN_PEPPER", "envgrid-dev-pepper").encode()
+    value = os.environ.get("ENVGRID_TOKEN_PEPPER")
+    if value is None:
+        if is_production():  # never hash production tokens with the published dev pepper
+            raise RuntimeError("ENVGRID_TOKEN_PEPPER is not set")
+        value = "envgrid-dev-pepper"
+    return value.encode()
 
 
 def hash_token(token: str) -> str:

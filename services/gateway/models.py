@@ -42,3 +42,35 @@ class AuditEntry(Base):
     target: Mapped[dict] = mapped_column(JSON, default=dict)
     status: Mapped[int] = mapped_column(Integer)
     client: Mapped[str | None] = mapped_column(String(64))
+    # What the audit read endpoint filters and scopes by: the actor's region scope, the record
+    # acted on (the first path parameter), and the record's region when the answer named it.
+    scope: Mapped[str | None] = mapped_column(String(12))
+    record: Mapped[str | None] = mapped_column(String(64), index=True)
+    region_code: Mapped[str | None] = mapped_column(String(12))
+
+
+class Media(Base):
+    """An uploaded photo (证据照片), stored content-addressed (sha256 of the cleaned bytes) in
+    the media directory; this row holds what is known about it."""
+
+    __tablename__ = "media"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    extension: Mapped[str] = mapped_column(String(8))
+    content_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class MediaLink(Base):
+    """Who may see an upload: whoever may read the case or task (kind ``case``/``task``) that
+    references it, and the staff account that uploaded it (kind ``uploader``)."""
+
+    __tablename__ = "media_link"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # "case" or "task"
+    ref: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

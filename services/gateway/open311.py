@@ -8,21 +8,24 @@ complaint categories, a posted request becomes an ``app`` complaint, and the sta
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 
 import eventlet
 from nameko.exceptions import RemoteError
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from services.common.config import policy
 from services.common.errors import REMOTE_TYPES, DomainError, ValidationError
 from services.common.privacy import mask_text
-from services.gateway import api, auth
+from services.gateway import api, auth, media
 
 SPEC = "http://wiki.open311.org/GeoReport_v2"
 CLOSED = {"declined", "closed", "merged", "referred"}
 MAX_DESCRIPTION = 4000
+MAX_POST = 64 * 1024
 
 
 class Open311Error(Exception):
@@ -32,6 +35,10 @@ class Open311Error(Exception):
 
 
 # --- representation ---------------------------------------------------------------------------
+# Characters XML 1.0 cannot carry at all (escaping does not help): control characters, lone
+# surrogates, U+FFFE/U+FFFF. Text from a request may hold them; they become U+FFFD.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
 def _xml(root: str, item: str | None, data) -> bytes:
     top = ET.Element(root)
 
@@ -52,7 +59,7 @@ def _xml(root: str, item: str | None, data) -> bytes:
         elif isinstance(value, bool):
             parent.text = "true" if value else "false"
         else:
-            parent.text = str(value)
+            parent.text = _NOT_XML.sub("\ufffd", str(value))
 
     if item is None:
         fill(top, data)
@@ -262,10 +269,41 @@ def _filters(args) -> dict:
     return out
 
 
-def _post(service, request, fmt: str) -> Response:
-    if request.content_length and request.content_length > 64 * 1024:
+def _form(request):
+    """The POSTed fields: form-encoded as the specification has it, or a flat JSON object
+    (numbers and booleans as their text), which some clients send."""
+    if request.mimetype != "application/json":
+        request.max_form_memory_size = MAX_POST
+        request.max_form_parts = 100
+        try:
+            return request.form
+        except HTTPException as err:  # too large or too many parts
+            raise Open311Error(err.code if err.code in (400, 413) else 400, "the form is invalid")
+    raw = request.stream.read(MAX_POST + 1)  # bounded, also for a body sent in chunks
+    if len(raw) > MAX_POST:
         raise Open311Error(413, "request too large")
-    form = request.form
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        raise Open311Error(400, "the body is not valid JSON")
+    if not isinstance(data, dict):
+        raise Open311Error(400, "the body must be a JSON object")
+    out = {}
+    for key, value in data.items():
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            value = repr(value)
+        elif not isinstance(value, str):
+            raise Open311Error(400, f"{key} must be a string or a number")
+        out[key] = value
+    return out
+
+
+def _post(service, request, fmt: str) -> Response:
+    if request.content_length and request.content_length > MAX_POST:
+        raise Open311Error(413, "request too large")
+    form = _form(request)
     api_key = form.get("api_key") or request.args.get("api_key")
     principal = None
     if api_key:
@@ -282,12 +320,14 @@ def _post(service, request, fmt: str) -> Response:
             raise Open311Error(429, "too many requests")
     try:
         cmd = parse_post(form)
+        media.check_references(service, {"media": cmd.get("media")})
     except ValidationError as err:
         raise Open311Error(400, err.message)
     key = request.headers.get("Idempotency-Key")
     cmd = api.prepare(service, cmd)
     case = service.complaints.submit(cmd, principal.as_dict() if principal else None,
                                      f"open311:{key}" if key else None)
+    media.bind_result(service, {"media": cmd.get("media")}, case, {})
     notice = "已受理登记，可凭编号查询进度 / Received; follow it by its number"
     return render(fmt, [{"service_request_id": case["case_no"], "service_notice": notice,
                          "account_id": None}], "service_requests", "request", 201)

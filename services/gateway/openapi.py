@@ -9,6 +9,8 @@ ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["code", "message"],
     "properties": {"code": {"type": "string"}, "message": {"type": "string"},
                    "field": {"type": ["string", "null"]}}}}}
+FILE = {"type": "string", "format": "binary"}
+FILE_FORM = {"type": "object", "required": ["file"], "properties": {"file": FILE}}
 
 
 def document(base_url: str = "http://127.0.0.1:8000") -> dict:
@@ -38,6 +40,10 @@ def document(base_url: str = "http://127.0.0.1:8000") -> dict:
         if route.body is not None:
             op["requestBody"] = {"required": True,
                                  "content": {"application/json": {"schema": route.body}}}
+        if route.accepts:
+            op["requestBody"] = {"required": True, "content": {
+                kind: {"schema": FILE_FORM if kind == "multipart/form-data" else FILE}
+                for kind in route.accepts}}
         paths.setdefault(path, {})[route.method.lower()] = op
     paths["/healthz"] = {"get": {"operationId": "healthz", "summary": "All services up",
                                  "responses": {"200": {"description": "up"},

@@ -1,5 +1,5 @@
-"""The user-facing pages (complaint form, tracking, dispatcher console, grid worker page) as
-static files served by the gateway on the public origin.
+"""The user-facing pages (complaint form, tracking, dispatcher console, grid worker page, public
+dashboard) as static files served by the gateway on the public origin.
 
 Only the files named in ``FILES`` are ever read: a name is a key of that table, never a path,
 so ``../`` and friends cannot reach anything else. Pure: no nameko, no database.
@@ -24,6 +24,7 @@ FILES: dict[str, str] = {
     "track.html": _HTML,
     "console.html": _HTML,
     "worker.html": _HTML,
+    "dashboard.html": _HTML,
     "app.css": _CSS,
     "i18n.js": _JS,
     "app.js": _JS,
@@ -31,6 +32,8 @@ FILES: dict[str, str] = {
     "track.js": _JS,
     "console.js": _JS,
     "worker.js": _JS,
+    "charts.js": _JS,
+    "dashboard.js": _JS,
 }
 
 # Everything comes from this origin: no inline script or style, no third party, no framing.

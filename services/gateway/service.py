@@ -5,11 +5,12 @@ from __future__ import annotations
 import eventlet
 from sqlalchemy import text
 from nameko.rpc import RpcProxy
-from nameko.web.handlers import http
 
 from services.common.config import SERVICES
 from services.common.unit_of_work import Database
-from services.gateway import open311, openapi, pages, web
+from services.gateway import open311, openapi, pages, rating_page, web
+from services.gateway.media import MediaStore
+from services.gateway.web import http
 
 
 class GatewayService:
@@ -23,6 +24,7 @@ class GatewayService:
     rpc_timeout = 15
     open311_requires_key = False
     rate_limiter = web.RateLimiter()
+    media = MediaStore()
 
     @http("GET,POST,PUT,PATCH,DELETE", "/api/v1/<path:path>")
     def api(self, request, path):
@@ -72,6 +74,18 @@ class GatewayService:
     @http("GET", "/worker")
     def page_worker(self, request):
         return pages.page_response("worker.html", request)
+
+    @http("GET", "/r/<token>")
+    def page_rating(self, request, token):
+        return rating_page.show(self, request, token)
+
+    @http("POST", "/r/<token>")
+    def page_rating_submit(self, request, token):
+        return rating_page.submit(self, request, token)
+
+    @http("GET", "/dashboard")
+    def page_dashboard(self, request):
+        return pages.page_response("dashboard.html", request)
 
     @http("GET", "/static/<name>")
     def page_static(self, request, name):

@@ -11,14 +11,15 @@ import eventlet
 from jsonschema import Draft202012Validator
 from nameko.extensions import DependencyProvider
 from nameko.exceptions import RemoteError
-from werkzeug.exceptions import MethodNotAllowed, NotFound as RouteNotFound
-from werkzeug.routing import Map, Rule
-from werkzeug.wrappers import Response
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer, WsgiApp
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound as RouteNotFound
+from werkzeug.routing import Map, PathConverter, Rule
+from werkzeug.wrappers import Request, Response
 
 from services.common.errors import REMOTE_TYPES, DomainError, Forbidden, ValidationError
-from services.gateway import auth
+from services.gateway import audit, auth, media, open311
 from services.gateway.api import ROUTES, Ctx
-from services.gateway.models import AuditEntry
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,8 @@ MAX_BODY = 256 * 1024
 BY_NAME = {r.name: r for r in ROUTES}
 URL_MAP = Map([Rule(r.path, endpoint=r.name, methods=[r.method]) for r in ROUTES],
               strict_slashes=False)
+# Public calls that take the per-client rate limit (Open311's POST takes it in open311.py).
+RATE_LIMITED = ("submit_complaint", "upload_media")
 _VALIDATORS = {r.name: Draft202012Validator(r.body) for r in ROUTES if r.body is not None}
 
 
@@ -59,6 +62,55 @@ def _schema_error(validator, body) -> ValidationError | None:
     message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
     return ValidationError(f"{path or 'body'}: {message}", code=codes.get(kind, "invalid_value"),
                            field=path)
+
+
+# --- the HTTP server: nameko's, with its own answers (no route, method) in the JSON shape ----
+class _JsonErrorsApp(WsgiApp):
+    """nameko's WSGI app, but a request no entrypoint matches (an unknown path, a newline in a
+    path, a method the path does not take) gets the JSON error shape, not werkzeug's HTML."""
+
+    def __call__(self, environ, start_response):
+        request = Request(environ, shallow=True)
+        try:
+            provider, values = self.url_map.bind_to_environ(environ).match()
+            request.path_values = values
+            response = provider.handle_request(request)
+        except HTTPException as exc:
+            status = exc.code or 400
+            if request.path.startswith("/open311/"):  # that specification's error format
+                fmt = "xml" if request.path.endswith(".xml") else "json"
+                response = open311.error(fmt, status, exc.name.lower())
+            else:
+                code = {404: "not_found", 405: "method_not_allowed"}.get(status, "bad_request")
+                response = error_response(DomainError(exc.name.lower(), code=code,
+                                                      status=status))
+        return response(environ, start_response)
+
+
+class _AnyPath(PathConverter):
+    """werkzeug's ``path`` without its blind spot: a newline (``%0A``) in a path is text like
+    any other, so such a request still reaches the route table and its auth check."""
+    regex = "[^/][\\s\\S]*?"
+
+
+class _GatewayServer(WebServer):
+    def get_wsgi_app(self):
+        return _JsonErrorsApp(self)
+
+    def make_url_map(self):
+        url_map = Map(converters={"path": _AnyPath})
+        for provider in self._providers:
+            rule = provider.get_url_rule()
+            rule.endpoint = provider
+            url_map.add(rule)
+        return url_map
+
+
+class _Http(HttpRequestHandler):
+    server = _GatewayServer()
+
+
+http = _Http.decorator
 
 
 class RateLimiter(DependencyProvider):
@@ -109,7 +161,7 @@ def handle(service, request) -> Response:
     except MethodNotAllowed:
         return error_response(DomainError("method not allowed", code="method_not_allowed",
                                           status=405))
-    principal = None
+    principal = region = None
     status = 500
     try:
         with service.db.unit_of_work() as uow:
@@ -120,20 +172,23 @@ def handle(service, request) -> Response:
                                         field="Authorization")
             raise Forbidden(f"role {principal.role} may not {route.summary.lower()}",
                             code="forbidden_role")
-        if route.name in ("submit_complaint",) and principal.role == "public":
+        if route.name in RATE_LIMITED and principal.role == "public":
             limiter = service.rate_limiter
             if not limiter.allow(limiter.client_of(request)):
                 raise DomainError("too many submissions; try again in a minute",
                                   code="rate_limited", status=429)
         body = _read_body(request, route)
+        media.check_references(service, body)
         ctx = Ctx(service, principal, request)
-        with eventlet.Timeout(service.rpc_timeout, exception=_Timeout):
+        with eventlet.Timeout(route.timeout or service.rpc_timeout, exception=_Timeout):
             result = route.handler(ctx, body, **params)
         if isinstance(result, Response):  # a non-JSON answer (a calendar, a page) as is
             status, response = result.status_code, result
         else:
             status, payload = result if isinstance(result, tuple) else (200, result)
             response = json_response(status, payload)
+            region = audit.region_of(payload)
+            media.bind_result(service, body, payload, params)
     except DomainError as err:
         status, response = err.status, error_response(err)
     except RemoteError as err:
@@ -148,7 +203,14 @@ def handle(service, request) -> Response:
         status = 503
         response = error_response(DomainError("a service did not answer in time; retry",
                                               code="service_unavailable", status=503))
-    _audit(service, principal, route, params, status, request)
+    except Exception:  # a bug: logged here, and no trace of the internals in the answer
+        log.exception("unexpected failure on %s", route.name)
+        status = 500
+        response = error_response(DomainError("an unexpected error; it was logged. A "
+                                              "submission is safe to retry with the same "
+                                              "Idempotency-Key", code="internal_error",
+                                              status=500))
+    audit.record(service, principal, route, params, status, request, region)
     return response
 
 
@@ -159,11 +221,12 @@ class _Timeout(Exception):
 def _read_body(request, route):
     if route.body is None:
         return None
-    if request.content_length and request.content_length > MAX_BODY:
-        raise DomainError(f"body larger than {MAX_BODY} bytes", code="too_large", status=413)
-    raw = request.get_data(cache=False)
-    if len(raw) > MAX_BODY:
-        raise DomainError(f"body larger than {MAX_BODY} bytes", code="too_large", status=413)
+    limit = route.max_body or MAX_BODY
+    if request.content_length and request.content_length > limit:
+        raise DomainError(f"body larger than {limit} bytes", code="too_large", status=413)
+    raw = request.stream.read(limit + 1)  # bounded, also for a body sent in chunks
+    if len(raw) > limit:
+        raise DomainError(f"body larger than {limit} bytes", code="too_large", status=413)
     if not raw.strip():
         body = {}
     else:
@@ -173,20 +236,32 @@ def _read_body(request, route):
             raise ValidationError("body is not valid JSON", code="malformed_json")
     if not isinstance(body, dict):
         raise ValidationError("body must be a JSON object", code="invalid_body")
+    nul = _nul_at(body)
+    if nul is not None:
+        # PostgreSQL text cannot hold NUL; say so here instead of failing deep in a service.
+        raise ValidationError("text may not contain NUL characters", code="invalid_characters",
+                              field=nul)
     error = _schema_error(_VALIDATORS[route.name], body)
     if error is not None:
         raise error
     return body
 
 
-def _audit(service, principal, route, params, status, request):
-    if principal is None or principal.role == "public":
-        return
-    try:
-        with service.db.unit_of_work() as uow:
-            uow.session.add(AuditEntry(at=uow.now, account_id=principal.id, role=principal.role,
-                                       method=route.method, route=route.name, target=params,
-                                       status=status, client=request.remote_addr))
-            uow.commit()
-    except Exception:  # the audit must not turn a served answer into an error
-        log.warning("audit write failed", exc_info=True)
+def _nul_at(value, path: str = "") -> str | None:
+    """The field path of the first string (or key) holding a NUL character, else None."""
+    if isinstance(value, str):
+        return (path or "body") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return path or "body"
+            found = _nul_at(item, where)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _nul_at(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None

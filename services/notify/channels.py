@@ -6,9 +6,13 @@ Recipients are logged and reported masked only (举报人保密).
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
 import re
 import smtplib
+import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -17,6 +21,7 @@ from typing import Any, Callable, Protocol
 import requests
 
 from services.common.phones import can_receive_sms, mask_phone, parse_phone
+from services.common.privacy import mask_email
 from services.notify.messages import scrub_phones
 
 
@@ -51,39 +56,62 @@ class Channel(Protocol):
 
 
 def mask_recipient(to: str) -> str:
-    """Mask a recipient for logs: phones via ``mask_phone``, e-mail local parts, ids as they are."""
+    """Mask a recipient for logs: phones via ``mask_phone``, e-mail addresses with their domain
+    (a whistle-blower's employer may be the reported enterprise), ids as they are."""
     if not to:
         return ""
     if "@" in to:
-        local, _, domain = to.partition("@")
-        return f"{local[:1]}***@{domain}"
+        return mask_email(to)
     if re.fullmatch(r"[\d\s+()-]{5,}", to):
         return mask_phone(to)
     return to
 
 
 class SmsHttpGateway:
-    """SMS via an HTTP JSON gateway (短信网关) with basic auth.
+    """SMS via an HTTP JSON gateway (短信网关).
 
-    POSTs ``{to (E.164), text, signature, client_ref}``. 2xx is success, 5xx / 408 / 429 and
-    network errors or timeouts are retryable, any other 4xx is final (retrying cannot help).
-    A number that cannot take SMS (fixed line, service number) fails at once with
-    ``not_sms_capable`` so the service can fall back to another channel.
+    POSTs ``{to (E.164), text, signature, client_ref}``; ``client_ref`` (also sent as the
+    ``Idempotency-Key`` header) is the delivery's stable message id, so a gateway that
+    de-duplicates on it sends one SMS however often a lost answer makes us retry.
+    Credentials, each optional: basic auth (``username``/``password``), an API key header
+    (``api_key`` in ``X-Api-Key``), and a signed request (``signing_secret``): ``X-Timestamp``
+    (Unix seconds) and ``X-Signature`` = hex HMAC-SHA256 of ``"{timestamp}.{body}"``, the exact
+    bytes posted. 2xx is success; 5xx / 408 / 429, network errors and timeouts are retryable;
+    any other 4xx is final (retrying cannot help). A number that cannot take SMS (fixed line,
+    service number) fails at once with ``not_sms_capable`` without a request.
     """
 
-    def __init__(self, url: str, username: str, password: str, timeout: float = 10.0):
+    def __init__(self, url: str, username: str = "", password: str = "", timeout: float = 10.0,
+                 *, api_key: str | None = None, signing_secret: str | None = None,
+                 now: Callable[[], float] = time.time):
         self.url = url
-        self.auth = (username, password)
+        self.auth = (username, password) if username else None
         self.timeout = timeout
+        self.api_key = api_key
+        self.signing_secret = signing_secret
+        self.now = now
+
+    def headers(self, body: bytes, message_id: str) -> dict[str, str]:
+        headers = {"Content-Type": "application/json; charset=utf-8",
+                   "Idempotency-Key": message_id}
+        if self.api_key:
+            headers["X-Api-Key"] = self.api_key
+        if self.signing_secret:
+            stamp = str(int(self.now()))
+            headers["X-Timestamp"] = stamp
+            headers["X-Signature"] = sign_request(self.signing_secret, stamp, body)
+        return headers
 
     def send(self, message: Outgoing) -> DeliveryResult:
         phone = parse_phone(message.to)
         if not can_receive_sms(phone):
             return DeliveryResult(False, None, "not_sms_capable", False)
-        body = {"to": phone.e164, "text": message.text, "signature": message.signature,
-                "client_ref": message.message_id}
+        body = json.dumps({"to": phone.e164, "text": message.text,
+                           "signature": message.signature, "client_ref": message.message_id},
+                          ensure_ascii=False).encode("utf-8")
         try:
-            response = requests.post(self.url, json=body, auth=self.auth, timeout=self.timeout)
+            response = requests.post(self.url, data=body, auth=self.auth, timeout=self.timeout,
+                                     headers=self.headers(body, message.message_id))
         except requests.Timeout:
             return DeliveryResult(False, None, "timeout", True)
         except requests.RequestException as exc:
@@ -95,6 +123,12 @@ class SmsHttpGateway:
         detail = scrub_phones(response.text[:200]).strip()
         error = f"http_{status}" + (f": {detail}" if detail else "")
         return DeliveryResult(False, None, error, status >= 500 or status in (408, 429))
+
+
+def sign_request(secret: str, timestamp: str, body: bytes) -> str:
+    """Hex HMAC-SHA256 of ``"{timestamp}.{body}"`` (the gateway recomputes and compares)."""
+    return hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body,
+                    hashlib.sha256).hexdigest()
 
 
 def _provider_id(response: requests.Response) -> str | None:

@@ -21,7 +21,9 @@ class Channels(DependencyProvider):
         if cfg.get("sms_gateway_url"):
             channels["sms"] = SmsHttpGateway(cfg["sms_gateway_url"], cfg.get("sms_username") or "",
                                               cfg.get("sms_password") or "",
-                                              float(cfg.get("sms_timeout", 10)))
+                                              float(cfg.get("sms_timeout") or 10),
+                                              api_key=cfg.get("sms_api_key") or None,
+                                              signing_secret=cfg.get("sms_signing_secret") or None)
         if cfg.get("smtp_host"):
             channels["email"] = SmtpEmail(cfg["smtp_host"], int(cfg.get("smtp_port", 25)),
                                           cfg.get("smtp_sender", "noreply@envgrid.local"),

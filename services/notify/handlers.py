@@ -4,21 +4,28 @@ survives crashes, and is sent at most once per event, recipient and channel."""
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import dataclass, replace
 
 import eventlet
-from dataclasses import dataclass
-
 from sqlalchemy import select
 
+from services.common.errors import ValidationError
+from services.common.regions import prefix
 from services.common.workdays import as_utc
-from services.notify import messages
+from services.notify import messages, replies
 from services.notify.channels import DeliveryResult, Outgoing, mask_recipient
 from services.notify.messages import Contact, Subscriptions
-from services.notify.models import Delivery, InAppMessage
+from services.notify.models import Delivery, InAppMessage, RecipientPreference, ReplyCode
 
 log = logging.getLogger(__name__)
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 
 ROLE_INBOX = "role:{role}:{scope}"
+# Roles whose in-app messages go to a shared desk of the region (读取: the role's accounts there).
+DESK_ROLES = ("intake", "liaison")
+# Notify reads the linkage agreements' liaison lists as a trusted service, for all regions.
+SYSTEM_PRINCIPAL = {"id": "notify", "role": "admin", "scope": "*"}
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,30 @@ class Directory:
         grid = self.dispatch.get_grid(code) if code else None
         return self._staff(grid and grid.get("chief"))
 
+    def _desk(self, role: str, scope: str | None) -> Recipient:
+        inbox = ROLE_INBOX.format(role=role, scope=(scope or "")[:6])
+        return Recipient(key=inbox, user_id=inbox,
+                         contact=Contact(user_id=inbox, lang=self.default_lang),
+                         lang=self.default_lang)
+
+    def liaisons(self, agreement_id: str | None, region_code: str | None) -> list[dict]:
+        """The named liaison officers (联络员) of ``region_code`` in the agreement (every
+        agreement when None), ``{id, name, phone}``, from dispatch's linkage agreements."""
+        found = []
+        for agreement in self.dispatch.list_agreements(SYSTEM_PRINCIPAL):
+            if agreement_id and agreement["id"] != agreement_id:
+                continue
+            for party in agreement["parties"]:
+                if region_code is None or party["region_code"] == region_code:
+                    found.extend(p for p in party.get("liaisons") or () if p not in found)
+        return found
+
+    def _liaison_officer(self, person: dict) -> Recipient:
+        # No platform account: reached by phone; the desk gets the in-app copy.
+        return Recipient(key=f"liaison:{person['id']}", user_id=person["id"],
+                         contact=Contact(phone=person.get("phone"), lang=self.default_lang),
+                         lang=self.default_lang)
+
     def resolve(self, planned: messages.Planned, payload: dict) -> list[Recipient]:
         role = planned.role
         if role == "complainant":
@@ -92,11 +123,14 @@ class Directory:
             recipient = self._chief_of(planned.scope)
             return [recipient] if recipient else []
         if role == "intake":
-            scope = (planned.scope or "")[:6]
-            inbox = ROLE_INBOX.format(role="intake", scope=scope)
-            return [Recipient(key=inbox, user_id=inbox, contact=Contact(user_id=inbox,
-                                                                        lang=self.default_lang),
-                              lang=self.default_lang)]
+            return [self._desk("intake", planned.scope)]
+        if role == "liaison":
+            region = (planned.scope or "")[:6]
+            found = [self._desk("liaison", region)]
+            if set(planned.channels) & {"sms", "email"}:
+                found += [self._liaison_officer(p)
+                          for p in self.liaisons(payload.get("agreement_id"), region)]
+            return found
         return []
 
 
@@ -104,35 +138,92 @@ def plan_deliveries(uow, payload: dict, subs: Subscriptions, directory: Director
                     policy: dict, available: set[str]) -> int:
     """Record every message an event calls for, on the channels this deployment has (an SMS
     planned where no SMS gateway is configured falls back like an SMS-less number).
-    Re-planning the same event adds nothing."""
+    A complainant that no channel reaches is recorded as unreachable and the intake desk is
+    told, so someone phones back. Re-planning the same event adds nothing."""
     created = 0
     for planned in subs.plan(payload):
         for recipient in directory.resolve(planned, payload):
-            contact = recipient.contact
-            if contact is not None:
-                contact = messages.Contact(
-                    phone=contact.phone if "sms" in available else None,
-                    email=contact.email if "email" in available else None,
-                    user_id=contact.user_id, lang=contact.lang)
-            channels = messages.choose_channels(planned.channels, contact)
+            recipient = _with_preferences(uow, recipient, subs.settings.languages)
+            channels = messages.choose_channels(planned.channels,
+                                                _deployed(recipient.contact, available))
             context = messages.build_context(payload, recipient.lang, subs.settings,
                                              policy=policy)
-            for channel in channels:
-                exists = uow.session.scalars(select(Delivery.id).where(
-                    Delivery.event_id == payload["event_id"],
-                    Delivery.recipient_key == recipient.key,
-                    Delivery.channel == channel)).first()
-                if exists is not None:
-                    continue
-                delivery = _delivery(uow, payload, planned, recipient, channel, context, subs)
-                uow.session.add(delivery)
-                created += 1
+            if planned.role == "complainant" and payload.get("rating_token"):
+                _record_reply_code(uow, payload, context, subs.settings)
+            created += _record(uow, payload, planned, recipient, channels, context, subs)
+            notice = subs.unreachable_notice(payload, planned) \
+                if channels == [messages.UNREACHABLE] else None
+            if notice is not None:
+                created += _plan_notice(uow, payload, notice, planned, subs, directory, policy,
+                                        available)
     return created
+
+
+def _plan_notice(uow, payload, notice, missed, subs, directory, policy, available) -> int:
+    created = 0
+    for desk in directory.resolve(notice, payload):
+        # Its own key: the desk may get another message for the same event.
+        desk = replace(desk, key=f"{desk.key}:unreachable")
+        context = dict(messages.build_context(payload, desk.lang, subs.settings, policy=policy),
+                       missed_kind=missed.kind)
+        channels = messages.choose_channels(notice.channels, _deployed(desk.contact, available))
+        created += _record(uow, payload, notice, desk, channels, context, subs)
+    return created
+
+
+def _deployed(contact: Contact | None, available: set[str]) -> Contact | None:
+    if contact is None:
+        return None
+    return Contact(phone=contact.phone if "sms" in available else None,
+                   email=contact.email if "email" in available else None,
+                   user_id=contact.user_id, lang=contact.lang)
+
+
+def _record(uow, payload, planned, recipient, channels, context, subs) -> int:
+    created = 0
+    for channel in channels:
+        exists = uow.session.scalars(select(Delivery.id).where(
+            Delivery.event_id == payload["event_id"],
+            Delivery.recipient_key == recipient.key,
+            Delivery.channel == channel)).first()
+        if exists is None:
+            uow.session.add(_delivery(uow, payload, planned, recipient, channel, context, subs))
+            created += 1
+    return created
+
+
+def _preference(uow, account_id: str | None) -> RecipientPreference | None:
+    if not account_id or account_id.startswith("role:"):
+        return None
+    return uow.session.get(RecipientPreference, account_id)
+
+
+def _with_preferences(uow, recipient: Recipient, languages) -> Recipient:
+    """A staff account's own language and work e-mail, when it has set them."""
+    pref = _preference(uow, recipient.user_id) if recipient.contact else None
+    if pref is None:
+        return recipient
+    lang = pref.language if pref.language in languages else recipient.lang
+    contact = replace(recipient.contact, lang=lang, email=pref.email or recipient.contact.email)
+    return replace(recipient, lang=lang, contact=contact)
+
+
+def _record_reply_code(uow, payload: dict, context: dict, settings) -> None:
+    """Remember the rating request, so a reply code or a link click finds its case."""
+    token = payload["rating_token"]
+    if uow.session.scalars(select(ReplyCode.id).where(ReplyCode.rating_token == token)).first():
+        return
+    replies.supersede(uow, payload["case_no"])
+    uow.session.add(ReplyCode(code=context["reply_code"], case_no=payload["case_no"],
+                              rating_token=token, created_at=uow.now,
+                              expires_at=uow.now + settings.reply_code_valid))
+    uow.session.flush()
 
 
 def _delivery(uow, payload, planned, recipient, channel, context, subs) -> Delivery:
     base = dict(event_id=payload["event_id"], event_type=payload["event_type"],
-                case_no=payload.get("case_no"), kind=planned.kind, role=planned.role,
+                case_no=payload.get("case_no"), region_code=payload.get("region_code"),
+                kind=planned.kind, role=planned.role,
                 recipient_key=recipient.key, recipient_id=recipient.user_id, channel=channel,
                 language=recipient.lang, urgent=planned.urgent, attempts=0,
                 created_at=uow.now, next_attempt_at=uow.now)
@@ -184,7 +275,7 @@ def _attempt(uow, d: Delivery, subs, directory: Directory, channels: dict) -> No
         if not decision:
             d.status, d.next_attempt_at = "held", decision.next_allowed
             return
-    to = _current_address(d, directory)
+    to = _current_address(uow, d, directory)
     if to is None:
         d.status, d.next_attempt_at, d.last_error = "unreachable", None, "address no longer known"
         return
@@ -216,7 +307,8 @@ def _attempt(uow, d: Delivery, subs, directory: Directory, channels: dict) -> No
         d.status, d.next_attempt_at = "retrying", uow.now + wait
 
 
-def _current_address(d: Delivery, directory: Directory) -> str | None:
+def _current_address(uow, d: Delivery, directory: Directory) -> str | None:
+    """Where the message goes now: contacts are looked up at send time, never stored."""
     if d.channel == "in_app":
         return d.recipient_id
     if d.channel == "log":
@@ -227,38 +319,89 @@ def _current_address(d: Delivery, directory: Directory) -> str | None:
             return None
         return (contact.get("phone_e164") or contact.get("phone_raw")) if d.channel == "sms" \
             else contact.get("email")
-    person = directory.dispatch.find_person(d.recipient_id) if d.recipient_id else None
+    if d.role == "liaison":
+        person = next((p for p in directory.liaisons(None, None)
+                       if p.get("id") == d.recipient_id), None)
+    else:
+        person = directory.dispatch.find_person(d.recipient_id) if d.recipient_id else None
     if not person:
         return None
-    return person.get("phone") if d.channel == "sms" else person.get("email")
+    if d.channel == "sms":
+        return person.get("phone")
+    pref = _preference(uow, d.recipient_id)
+    return (pref.email if pref else None) or person.get("email")
 
 
 def inbox(uow, principal: dict, filters: dict) -> list[dict]:
     """In-app messages of an account, plus those of its role's desk in its region."""
     ids = [principal.get("id")]
-    if principal.get("role") == "intake" and principal.get("scope"):
-        ids.append(ROLE_INBOX.format(role="intake", scope=principal["scope"][:6]))
-    try:
-        limit = min(max(int(filters.get("limit", 50)), 1), 200)
-    except (TypeError, ValueError):
-        limit = 50
+    if principal.get("role") in DESK_ROLES and principal.get("scope"):
+        ids.append(ROLE_INBOX.format(role=principal["role"], scope=principal["scope"][:6]))
     rows = uow.session.scalars(select(InAppMessage).where(InAppMessage.recipient_id.in_(ids))
-                               .order_by(InAppMessage.id.desc()).limit(limit)).all()
+                               .order_by(InAppMessage.id.desc())
+                               .limit(_limit(filters, 50, 200))).all()
     return [{"id": m.id, "event_type": m.event_type, "case_no": m.case_no,
              "subject": m.subject, "body": m.body, "created_at": m.created_at.isoformat(),
              "read": m.read_at is not None} for m in rows]
 
 
-def delivery_log(uow, filters: dict) -> list[dict]:
-    """The delivery log for administrators: addresses masked, never in clear."""
+DELIVERY_STATUSES = ("pending", "held", "retrying", "sent", "failed", "unreachable")
+
+
+def delivery_log(uow, filters: dict, principal: dict | None = None) -> list[dict]:
+    """The delivery log (发送记录): what went to whom, when, and what failed or could reach
+    nobody. Addresses masked, never in clear; staff see their own region's deliveries."""
     query = select(Delivery).order_by(Delivery.id.desc())
+    scope = (principal or {}).get("scope", "*")
+    if scope != "*":
+        query = query.where(Delivery.region_code.startswith(prefix(scope)))
     if filters.get("case_no"):
         query = query.where(Delivery.case_no == filters["case_no"])
-    if filters.get("status"):
+    if filters.get("status") not in (None, "", "all"):  # "all" as for the task list
+        if filters["status"] not in DELIVERY_STATUSES:
+            raise ValidationError("status must be all or one of " + ", ".join(DELIVERY_STATUSES),
+                                  code="invalid_value", field="status")
         query = query.where(Delivery.status == filters["status"])
-    rows = uow.session.scalars(query.limit(500)).all()
+    rows = uow.session.scalars(query.limit(_limit(filters, 100, 500))).all()
     return [{"id": d.id, "event_type": d.event_type, "kind": d.kind, "role": d.role,
              "channel": d.channel, "to": d.address_masked, "status": d.status,
              "attempts": d.attempts, "last_error": d.last_error, "case_no": d.case_no,
-             "language": d.language, "sent_at": d.sent_at.isoformat() if d.sent_at else None}
+             "region_code": d.region_code, "language": d.language,
+             "created_at": d.created_at.isoformat(),
+             "next_attempt_at": d.next_attempt_at.isoformat() if d.next_attempt_at else None,
+             "sent_at": d.sent_at.isoformat() if d.sent_at else None}
             for d in rows]
+
+
+def _limit(filters: dict, default: int, most: int) -> int:
+    try:
+        return min(max(int(filters.get("limit", default)), 1), most)
+    except (TypeError, ValueError):
+        return default
+
+
+def set_preferences(uow, principal: dict, prefs: dict, languages) -> dict:
+    """A staff account sets its own notification language and work e-mail (None clears)."""
+    account = principal.get("id")
+    if not account:
+        raise ValidationError("preferences belong to an account", code="account_required")
+    if prefs.get("language") not in (None, *languages):
+        raise ValidationError("language must be one of " + ", ".join(languages),
+                              code="invalid_value", field="language")
+    email = prefs.get("email")
+    if email is not None and not _EMAIL.fullmatch(email):
+        raise ValidationError("email is not an e-mail address", code="invalid_value",
+                              field="email")
+    row = uow.session.get(RecipientPreference, account) \
+        or RecipientPreference(account_id=account, updated_at=uow.now)
+    for key in ("language", "email"):
+        if key in prefs:
+            setattr(row, key, prefs[key])
+    row.updated_at = uow.now
+    uow.session.add(row)
+    return get_preferences(uow, principal, row)
+
+
+def get_preferences(uow, principal: dict, row=None) -> dict:
+    row = row or _preference(uow, principal.get("id"))
+    return {"language": row.language if row else None, "email": row.email if row else None}

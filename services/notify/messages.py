@@ -34,14 +34,15 @@ from services.common.config import ROOT
 from services.common.phones import can_receive_sms, parse_phone
 from services.common.privacy import mask_text
 
-ROLES = ("assignee", "complainant", "grid_chief", "supervisor", "intake", "reporter")
+ROLES = ("assignee", "complainant", "grid_chief", "supervisor", "intake", "reporter", "liaison")
 CHANNELS = ("sms", "email", "in_app", "log")
 UNREACHABLE = "unreachable"
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 ELLIPSIS = "…"
 
 # Roles found within a grid or region; the field that names it unless the rule sets `scope`.
-_DEFAULT_SCOPE = {"grid_chief": "grid_code", "supervisor": "region_code", "intake": "region_code"}
+_DEFAULT_SCOPE = {"grid_chief": "grid_code", "supervisor": "region_code", "intake": "region_code",
+                  "liaison": "region_code"}
 
 
 def default_path() -> Path:
@@ -76,6 +77,10 @@ class NotifySettings:
     rating_link: str
     tracking_link: str
     reply_code_length: int
+    reply_code_valid: timedelta = timedelta(days=15)
+    # Told to the intake desk when a complainant's message can go by no channel (回电告知).
+    unreachable_kind: str | None = None
+    unreachable_channels: tuple[str, ...] = ("in_app",)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -93,6 +98,8 @@ def _parse_settings(data: dict) -> NotifySettings:
     retry = data.get("retry") or {}
     sms = data.get("sms") or {}
     links = data.get("links") or {}
+    reply = data.get("reply_code") or {}
+    unreachable = data.get("complainant_unreachable") or {}
     steps = tuple(timedelta(seconds=int(s)) for s in retry.get("backoff_seconds", (30, 120, 600, 3600)))
     if not steps:
         raise ValueError("notify config: retry.backoff_seconds must not be empty")
@@ -112,7 +119,10 @@ def _parse_settings(data: dict) -> NotifySettings:
         public_base_url=str(links.get("public_base_url", "")).rstrip("/"),
         rating_link=links.get("rating", "{base}/r/{rating_token}"),
         tracking_link=links.get("tracking", "{base}/track?case={case_no}"),
-        reply_code_length=int((data.get("reply_code") or {}).get("length", 6)),
+        reply_code_length=int(reply.get("length", 6)),
+        reply_code_valid=timedelta(days=float(reply.get("valid_days", 15))),
+        unreachable_kind=unreachable.get("kind"),
+        unreachable_channels=tuple(unreachable.get("channels") or ("in_app",)),
     )
     if settings.default_language not in settings.languages:
         raise ValueError("notify config: default_language must be one of languages")
@@ -120,6 +130,10 @@ def _parse_settings(data: dict) -> NotifySettings:
         raise ValueError("notify config: rate_limit.max, retry.max_attempts, sms.max_parts >= 1")
     if not 4 <= settings.reply_code_length <= 8:
         raise ValueError("notify config: reply_code.length must be 4-8")
+    if settings.reply_code_valid <= timedelta(0):
+        raise ValueError("notify config: reply_code.valid_days must be positive")
+    if set(settings.unreachable_channels) - set(CHANNELS):
+        raise ValueError(f"notify config: complainant_unreachable.channels must be in {CHANNELS}")
     ZoneInfo(settings.timezone)  # fail at load, not at 22:00
     return settings
 
@@ -136,7 +150,7 @@ class Planned:
     """One planned notification (待发通知): a role, a message kind, its channels, urgency.
 
     ``scope`` is the grid or region code the role is resolved within (grid_chief, supervisor,
-    intake), None for roles that name a person (assignee, complainant, reporter).
+    intake, liaison), None for roles that name a person (assignee, complainant, reporter).
     """
     role: str
     kind: str
@@ -166,9 +180,12 @@ def _matches(condition: dict, payload: dict) -> bool:
 class Subscriptions:
     """The subscription table (订阅规则) and settings read from ``notify.yaml``."""
 
-    def __init__(self, rules: dict[str, list[_Rule]], settings: NotifySettings):
+    def __init__(self, rules: dict[str, list[_Rule]], settings: NotifySettings,
+                 unsubscribed: dict[str, str] | None = None):
         self.rules = rules
         self.settings = settings
+        # Event types deliberately told to nobody, with the reason (checked against the catalogue).
+        self.unsubscribed = dict(unsubscribed or {})
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> "Subscriptions":
@@ -208,9 +225,19 @@ class Subscriptions:
                     problems.append(f"{where}: scope {scope!r} is not a field of the event")
                 rules.setdefault(event_type, []).append(
                     _Rule(role, kind, channels, urgent, when, scope))
+        unsubscribed = {}
+        for event_type, reason in (data.get("unsubscribed") or {}).items():
+            if event_type not in events.CATALOGUE:
+                problems.append(f"unsubscribed {event_type}: not in the event catalogue")
+            elif event_type in rules:
+                problems.append(f"unsubscribed {event_type}: has subscriptions too")
+            elif not isinstance(reason, str) or not reason.strip():
+                problems.append(f"unsubscribed {event_type}: give the reason nobody is told")
+            else:
+                unsubscribed[event_type] = reason.strip()
         if problems:
             raise ValueError("notify config: " + "; ".join(problems))
-        return cls(rules, settings)
+        return cls(rules, settings, unsubscribed)
 
     def plan(self, event_payload: dict) -> list[Planned]:
         """The notifications an event calls for, in config order.
@@ -227,7 +254,9 @@ class Subscriptions:
             urgent = (_matches(rule.urgent, event_payload) if isinstance(rule.urgent, dict)
                       else bool(rule.urgent))
             scope = event_payload.get(rule.scope) if rule.scope else None
-            out.append(Planned(rule.role, rule.kind, rule.channels, urgent, scope))
+            # A list (an agreement's parties) means the role in each of them.
+            for one in scope if isinstance(scope, list) else [scope]:
+                out.append(Planned(rule.role, rule.kind, rule.channels, urgent, one))
         return out
 
     def kinds(self) -> dict[str, set[str]]:
@@ -236,10 +265,26 @@ class Subscriptions:
         for entries in self.rules.values():
             for rule in entries:
                 found.setdefault(rule.kind, set()).update(rule.channels)
+        notice = self.settings.unreachable_kind
+        if notice:
+            found.setdefault(notice, set()).update(self.settings.unreachable_channels)
         return found
 
+    def unreachable_notice(self, payload: dict, missed: Planned) -> Planned | None:
+        """What the intake desk of the event's region is told when ``missed`` (a complainant's
+        message) can reach them by no channel: a landline-only or a service number, no e-mail."""
+        kind = self.settings.unreachable_kind
+        if not kind or missed.role != "complainant" or not payload.get("region_code"):
+            return None
+        return Planned("intake", kind, self.settings.unreachable_channels, False,
+                       payload["region_code"])
+
     def events_for(self, kind: str) -> list[str]:
-        """Event types whose rules produce ``kind``."""
+        """Event types whose rules produce ``kind`` (for the unreachable notice: the events
+        that plan a message to a complainant)."""
+        if kind == self.settings.unreachable_kind:
+            return [e for e, entries in self.rules.items()
+                    if any(r.role == "complainant" for r in entries)]
         return [e for e, entries in self.rules.items() if any(r.kind == kind for r in entries)]
 
 
@@ -369,6 +414,17 @@ def build_context(payload: dict, lang: str, settings, *, policy: dict | None = N
     return ctx
 
 
+def sample_context(subs: "Subscriptions", kind: str, payload: dict, lang: str,
+                   policy: dict | None = None) -> dict:
+    """The context ``kind`` is rendered with for ``payload``, as the service builds it (the
+    unreachable notice also names the complainant's message it replaces)."""
+    ctx = build_context(payload, lang, subs.settings, policy=policy)
+    if kind == subs.settings.unreachable_kind:
+        ctx["missed_kind"] = next((r.kind for r in subs.rules.get(payload["event_type"], ())
+                                   if r.role == "complainant"), kind)
+    return ctx
+
+
 # --- rendering ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -397,6 +453,8 @@ def _environment() -> jinja2.Environment:
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
         trim_blocks=True,
         lstrip_blocks=True,
+        # An optional field a template prints without an {% if %}: blank, never "None".
+        finalize=lambda value: "" if value is None else value,
     )
     env.filters["localtime"] = _localtime
     return env

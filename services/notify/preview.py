@@ -12,8 +12,7 @@ import sys
 
 from services.common import events
 from services.common.config import Policy
-from services.notify.messages import (CHANNELS, Subscriptions, build_context, render,
-                                      sms_segments)
+from services.notify.messages import CHANNELS, Subscriptions, render, sample_context, sms_segments
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown event type {event_type!r}")
 
     payload = events.sample_payload(event_type)
-    context = build_context(payload, lang, subs.settings, policy=Policy.load(args.policy).data)
+    context = sample_context(subs, args.kind, payload, lang, Policy.load(args.policy).data)
     message = render(args.kind, lang, args.channel, context, sms=subs.settings.sms)
 
     print(f"# {args.kind} / {lang} / {args.channel} / sample {event_type}")

@@ -13,7 +13,8 @@ pollution incident, put an enterprise on the red/yellow-card list):
 
 ``evaluate`` returns every enterprise that appears in the input, carded or not, so that
 ``transitions(old, new, now)`` can report both the moment a card appears (or turns red) and the
-moment it leaves; the service stores the changes as its card history.
+moment it leaves. ``timeline`` replays one enterprise's standings (confirmed, possibly later
+overturned) into its whole card history; the service stores that as its card history.
 """
 from __future__ import annotations
 
@@ -109,5 +110,61 @@ def transitions(old_cards: dict[str, Card], new_cards: dict[str, Card],
     return out
 
 
-__all__ = ["Card", "CardChange", "LEVELS", "Violation", "evaluate", "transitions",
-           "window_start"]
+@dataclass(frozen=True)
+class Standing:
+    """A founded case of one enterprise over time: each span runs from the sign-off that
+    confirmed the violation to the sign-off that overturned it (unfounded), or stays open."""
+
+    case_no: str
+    spans: tuple  # ((confirmed_at, overturned_at | None), ...), oldest first
+    major: bool = False
+
+
+def _next_window_edges(standings, after: datetime, until: datetime | None, cfg: dict):
+    """Moments in (after, until] at which a violation leaves the window by time alone."""
+    cc = cfg.get("cards", cfg)
+    out = set()
+    if cc.get("window", "calendar_year") == "rolling":
+        days = timedelta(days=int(cc.get("rolling_days", 365)))
+        out = {as_utc(start) + days for s in standings for start, _ in s.spans}
+    else:
+        zone = ZoneInfo(cfg.get("timezone") or "Asia/Shanghai")
+        years = {as_utc(start).astimezone(zone).year for s in standings for start, _ in s.spans}
+        out = {as_utc(datetime(y + 1, 1, 1, tzinfo=zone)) for y in years}
+    return sorted(m for m in out if m > after and (until is None or m <= until))
+
+
+def _active(enterprise: str, standings, moment: datetime) -> list[Violation]:
+    return [Violation(enterprise, s.case_no, as_utc(start), s.major)
+            for s in standings for start, end in s.spans
+            if as_utc(start) <= moment and (end is None or moment < as_utc(end))]
+
+
+def timeline(enterprise: str, standings: list[Standing], as_of: datetime,
+             cfg: dict) -> tuple[list[CardChange], Card, datetime | None]:
+    """The card history of one enterprise up to ``as_of``: every level change at the moment it
+    happened (a confirmation, an overturn, or a violation leaving the window), the card at
+    ``as_of``, and the next moment time alone would change it (None: it cannot).
+
+    A pure function of the standings, so replaying the same sign-offs gives the same history.
+    """
+    as_of = as_utc(as_of)
+    moments = {as_utc(t) for s in standings for span in s.spans for t in span
+               if t is not None and as_utc(t) <= as_of}
+    first = min(moments, default=as_of)
+    moments.update(_next_window_edges(standings, first - timedelta(microseconds=1), as_of, cfg))
+    history: list[CardChange] = []
+    card = Card(None)
+    for moment in sorted(moments):
+        new = evaluate(_active(enterprise, standings, moment), moment, cfg).get(
+            enterprise, Card(None))
+        history += transitions({enterprise: card}, {enterprise: new}, moment)
+        card = new
+    following = None
+    if card.level is not None:
+        following = next(iter(_next_window_edges(standings, as_of, None, cfg)), None)
+    return history, card, following
+
+
+__all__ = ["Card", "CardChange", "LEVELS", "Standing", "Violation", "evaluate", "timeline",
+           "transitions", "window_start"]

@@ -5,30 +5,38 @@ from __future__ import annotations
 import copy
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from services.common.workdays import as_utc
-from services.ranking import metrics
+from services.ranking import metrics, registry_view
 from services.ranking.models import CaseTrack, Checkpoint, CounterSet, RecordedEvent
 
 BATCH = 2000
 MAIN = "main"
 
 
+# Recording is serialised so positions commit in the order they are given out: a projector
+# that has read up to position N never meets a position below N committed later.
+_RECORD_LOCK = 0x72616e6b  # "rank"
+
+
 def record(uow, payload: dict) -> None:
+    if uow.session.bind.dialect.name == "postgresql":
+        uow.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _RECORD_LOCK})
     uow.session.add(RecordedEvent(event_id=payload["event_id"], event_type=payload["event_type"],
                                   occurred_at=as_utc(datetime.fromisoformat(
                                       payload["occurred_at"])), payload=payload))
 
 
-def _checkpoint(session) -> Checkpoint | None:
-    query = select(Checkpoint).where(Checkpoint.name == MAIN)
+def lock_checkpoint(session, name: str = MAIN) -> Checkpoint | None:
+    """The named projector's checkpoint, locked; None when another instance holds it."""
+    query = select(Checkpoint).where(Checkpoint.name == name)
     if session.bind.dialect.name == "postgresql":
         # One projector at a time: the others skip this round instead of waiting.
         query = query.with_for_update(skip_locked=True)
     row = session.scalars(query).first()
-    if row is None and session.get(Checkpoint, MAIN) is None:
-        row = Checkpoint(name=MAIN, position=0)
+    if row is None and session.get(Checkpoint, name) is None:
+        row = Checkpoint(name=name, position=0)
         session.add(row)
         session.flush()
     return row
@@ -41,7 +49,7 @@ def project_batch(db, tz: str | None = None) -> int:
     cases, so each bucket comes out as a delta to add to its stored row (metrics' module doc)."""
     with db.unit_of_work() as uow:
         session = uow.session
-        checkpoint = _checkpoint(session)
+        checkpoint = lock_checkpoint(session)
         if checkpoint is None:
             return 0
         rows = session.scalars(select(RecordedEvent)
@@ -58,6 +66,7 @@ def project_batch(db, tz: str | None = None) -> int:
         for row in rows:
             metrics.apply(state, row.payload)
         _merge_buckets(session, state.buckets)
+        registry_view.record(session, rows)
         for case_no, track in state.cases.items():
             if case_no in tracks:
                 tracks[case_no].data = track
@@ -91,6 +100,7 @@ def rebuild(db) -> int:
     with db.unit_of_work() as uow:
         uow.session.execute(delete(CounterSet))
         uow.session.execute(delete(CaseTrack))
+        registry_view.clear(uow.session)
         checkpoint = uow.session.get(Checkpoint, MAIN)
         if checkpoint is not None:
             checkpoint.position = 0
@@ -99,3 +109,4 @@ def rebuild(db) -> int:
     while (n := project_batch(db)) > 0:
         total += n
     return total
+

@@ -20,11 +20,14 @@ two of them is element-wise addition (``merge_counts``), the form the service ke
     received  received_by_channel:<ch>  received_by_category:<cat>   case_received (登记)
     merged                                                            case_merged (重复举报)
     accepted  declined  assigned                                      受理 / 不予受理 / 派遣
+    assigned_by_channel:<ch>                                          派遣, by the case's channel
     closed  closed_on_time  closed_late                               task_verified (销号)
     overdue   escalations  escalated_rung:<n>  warnings               逾期 / 升级督办 / 预警
     rated  satisfied                                                  case_rated
     patrols  patrol_minutes                                           patrol_recorded (巡查)
-    transfers_answered  transfers_on_time                             case_transfer_answered
+    transfers_received  transfers_answered  transfers_on_time         joint_transfer_* (移交)
+    consultations_held  consultations_attended                        joint_consultation_held
+    joint_operations  shared_cases_closed              joint_operation_done, joint_case_closed
     ttc_n  ttc_milli  ttc_hist:<bin>                                  time to close, see below
 
 ``Counters.cases``: ``{case_no: {"acc": iso|None, "ver": [[verified_at, region, grid], ...]}}``
@@ -232,8 +235,9 @@ def apply(state: Counters, event: dict) -> None:
     """Fold one catalogue event into ``state`` (in place). Unknown event types are ignored.
 
     Handled: case_received, case_accepted, case_declined, case_merged, task_assigned,
-    task_verified, task_escalated, task_warning, case_rated, and, when they appear in the
-    catalogue, patrol_recorded and case_transfer_answered (joint enforcement 案件移交).
+    task_verified, task_escalated, task_warning, case_rated, the joint-enforcement events
+    (joint_transfer_requested/answered, joint_consultation_held, joint_operation_done,
+    joint_case_closed) and, when it appears in the catalogue, patrol_recorded.
     """
     kind = event.get("event_type")
     region, grid = event.get("region_code"), event.get("grid_code")
@@ -252,7 +256,11 @@ def apply(state: Counters, event: dict) -> None:
         # A merged repeat emits no case_received: submissions = received + merged.
         _add(state, keys_of(region, grid, event["occurred_at"], state.tz), {"merged": 1})
     elif kind == "task_assigned":
-        _add(state, keys_of(region, grid, event["occurred_at"], state.tz), {"assigned": 1})
+        # In the grid dispatch routed it to (the case may have named none): hot spots use it.
+        deltas = {"assigned": 1}
+        if event.get("channel"):
+            deltas[f"assigned_by_channel:{event['channel']}"] = 1
+        _add(state, keys_of(region, grid, event["occurred_at"], state.tz), deltas)
     elif kind == "task_verified":
         on_time = bool(event.get("on_time"))
         _add(state, keys_of(region, grid, _stamp(event, "verified_at"), state.tz), {
@@ -279,11 +287,29 @@ def apply(state: Counters, event: dict) -> None:
                                     ).total_seconds() / 60))
         _add(state, keys_of(region, grid, started, state.tz),
              {"patrols": 1, "patrol_minutes": minutes})
-    elif kind == "case_transfer_answered":
-        # Counted for the answering party: region_code if given, else the receiving region.
-        _add(state, keys_of(region or event.get("to_region"), grid, event["occurred_at"],
+    # Joint enforcement (左右联动), counted as the linkage evaluation counts them: a transfer
+    # for the receiving party in the period it was requested; meetings and operations on
+    # their day for each party taking part; a shared case closed when signed off.
+    elif kind == "joint_transfer_requested":
+        _add(state, keys_of(event.get("to_region"), None, event["occurred_at"], state.tz),
+             {"transfers_received": 1})
+    elif kind == "joint_transfer_answered":
+        _add(state, keys_of(event.get("to_region"), None, _stamp(event, "requested_at"),
                             state.tz),
              {"transfers_answered": 1, "transfers_on_time": 1 if event.get("on_time") else 0})
+    elif kind == "joint_consultation_held":
+        day = _stamp(event, "held_at")
+        _add(state, keys_of(event.get("host_region"), None, day, state.tz),
+             {"consultations_held": 1})
+        for code in event.get("attendees") or ():
+            _add(state, keys_of(code, None, day, state.tz), {"consultations_attended": 1})
+    elif kind == "joint_operation_done":
+        for code in event.get("parties") or ():
+            _add(state, keys_of(code, None, _stamp(event, "held_at"), state.tz),
+                 {"joint_operations": 1})
+    elif kind == "joint_case_closed":
+        _add(state, keys_of(region, grid, _stamp(event, "closed_at"), state.tz),
+             {"shared_cases_closed": 1})
 
 
 def forget_cases(state: Counters, case_nos) -> None:
@@ -408,6 +434,7 @@ def figures(counters: dict[str, int]) -> dict:
         "accepted": accepted,
         "declined": c("declined", 0),
         "assigned": c("assigned", 0),
+        "assigned_by_channel": _prefixed(counters, "assigned_by_channel:"),
         "closed": closed,
         "closed_on_time": c("closed_on_time", 0),
         "closed_late": c("closed_late", 0),
@@ -421,8 +448,13 @@ def figures(counters: dict[str, int]) -> dict:
         "patrols": patrols,
         "patrol_minutes": c("patrol_minutes", 0),
         "patrol_cases": patrol_cases,
+        "transfers_received": c("transfers_received", 0),
         "transfers_answered": c("transfers_answered", 0),
         "transfers_on_time": c("transfers_on_time", 0),
+        "consultations_held": c("consultations_held", 0),
+        "consultations_attended": c("consultations_attended", 0),
+        "joint_operations": c("joint_operations", 0),
+        "shared_cases_closed": c("shared_cases_closed", 0),
         "satisfaction_rate": _ratio(c("satisfied", 0), c("rated", 0)),
         "repeat_rate": _ratio(merged, received + merged),
         "problem_discovery_rate": _ratio(patrol_cases, patrols),

@@ -16,9 +16,10 @@ from services.dispatch import joint
 from services.dispatch.ical import fold, roster_table_html, roster_to_ics
 from services.dispatch.joint import (
     Agreement, Meeting, Party, Scope, Swap, Transfer, agenda, answer, answer_deadlines,
-    credit_region, distance_km, evaluate, expire, generate_roster, in_scope,
-    is_answered_on_time, load_agreements, load_config, near_border, plan_consultations,
-    propose_neighbours, sharing_partners,
+    consultation_agenda, credit_region, distance_km, evaluate, expire, generate_roster,
+    in_scope, is_answered_on_time, load_agreements, load_config, near_border,
+    operation_parties, plan_consultations, propose_neighbours, sharing_partners, term_on,
+    unscheduled,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -324,6 +325,63 @@ def test_agenda_lists_open_shared_cases_without_complainant_data():
     assert "芦溪县" in lines[1] and "萍乡某化工有限公司" in lines[1] and "水-工业废水" in lines[1]
     text = "\n".join(lines)
     assert "王秀兰" not in text and "13912345678" not in text and "夜间排污" not in text
+
+
+def test_consultation_agenda_sections_each_case_once():
+    now = datetime(2025, 12, 1, 2, 0, tzinfo=UTC)
+    labels = {"water.industrial": {"zh": "水-工业废水"}, "air.odour": {"zh": "大气-恶臭/异味"}}
+
+    def case(no, region, deadline_days, status="assigned", **extra):
+        return {"case_no": no, "region_code": region, "category": "air.odour",
+                "status": status, "received_at": "2025-11-01T02:00:00+00:00",
+                "deadline": now + timedelta(days=deadline_days), "regions": [region, "360313"],
+                "complainant_phone": "13912345678", "description": "举报人称", **extra}
+
+    cases = [case("A", "360323", -3), case("B", "360323", -10), case("C", "360302", 5),
+             case("D", "360323", 2), case("E", "360323", -1, status="signed_off"),
+             case("F", "360323", 9)]
+    transfers = [{"case_no": "F", "kind": "help_request", "from_region": "360323",
+                  "to_region": "360302", "due": now - timedelta(hours=1)},
+                 {"case_no": "E", "kind": "transfer", "from_region": "360323",
+                  "to_region": "360313", "due": now}]  # finished: left out
+    items = consultation_agenda(cases, transfers, now, categories=labels, cfg=CFG)
+    assert [(i["section"], i["case_no"]) for i in items] == [
+        ("transfer", "F"), ("overdue", "B"), ("overdue", "A"), ("open", "D"), ("open", "C")]
+    assert "协助调查取证" in items[0]["line"] and "已逾答复期限" in items[0]["line"]
+    assert items[0]["regions"] == ["360302", "360313", "360323"]
+    text = str(items)
+    assert "13912345678" not in text and "举报人" not in text
+
+
+def test_unscheduled_regular_meetings_and_terms():
+    a = three_party()
+    terms = generate_roster(a, date(2025, 1, 1), date(2025, 12, 31), cfg=CFG)
+    planned = plan_consultations(terms, CFG)
+    assert term_on(terms, date(2025, 5, 1)).period_start == date(2025, 4, 1)
+    q2 = terms[1]
+    # Scheduled on another day of the term, by its host: it stands for the planned one.
+    scheduled = [Meeting(date(2025, 4, 3), q2.host_region, "regular", held=True),
+                 Meeting(date(2025, 1, 9), terms[0].host_region, "requested")]
+    owed = unscheduled(terms, planned, scheduled)
+    assert [m.date for m in owed] == [m.date for m in planned if m.host_region != q2.host_region
+                                      or not q2.period_start <= m.date <= q2.period_end]
+    assert len(owed) == len(planned) - 1  # a requested meeting stands for no regular one
+
+
+def test_operation_parties_by_containment_in_party_order():
+    a = DEMO[1]  # 湘赣边: 萍乡市 is the party for its counties
+    assert operation_parties(a, "430281", ["360313", "360323", "430223"]) == [
+        "360300", "430281", "430223"]
+    assert operation_parties(a, "360300", ["999999"]) == ["360300"]
+
+
+def test_evaluation_counts_sign_offs_when_given():
+    a = three_party()
+    cases = [{"region_code": "360313", "status": "in_progress"}]
+    closed = [{"region_code": "360313"}, {"region_code": "360313"}, {"region_code": "999999"}]
+    x = evaluate(a, [], [], [], cases, closed, cfg=CFG)["360313"]
+    assert (x["shared_cases"], x["shared_cases_closed"]) == (1, 2)
+    assert x["score_parts"]["shared_case_closure"] == 1.0  # capped
 
 
 # --- transfers (案件移交) -----------------------------------------------------------------------

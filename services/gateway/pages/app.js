@@ -128,6 +128,9 @@ var EG = (function () {
     if (options.body !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(options.body);
+    } else if (options.file) {  // a raw upload: the server checks what the bytes are
+      headers["Content-Type"] = options.file.type || "application/octet-stream";
+      init.body = options.file;
     }
     var token = options.token === undefined ? getToken() : options.token;
     if (token) { headers["Authorization"] = "Bearer " + token; }
@@ -156,6 +159,28 @@ var EG = (function () {
     var key = "error." + error.code;
     if (has(key)) { return t(key, {field: fieldName(error.field), message: error.message}); }
     return error.message || t("error.unknown", {message: error.code});
+  }
+
+  /* Upload the chosen photos one by one (POST /api/v1/media); resolve to {ok, urls} or to the
+   * first error. ``done`` remembers what was sent already, so correcting a form and sending it
+   * again does not upload (and spend the rate limit on) the same photos twice. */
+  function uploadPhotos(files, done, options) {
+    var urls = [];
+    return Array.prototype.reduce.call(files || [], function (chain, file) {
+      return chain.then(function (failed) {
+        if (failed) { return failed; }
+        var key = [file.name, file.size, file.lastModified].join("|");
+        if (done[key]) { urls.push(done[key]); return null; }
+        return api("POST", "/api/v1/media", {file: file, token: (options || {}).token}).then(function (res) {
+          if (!res.ok) { return res; }
+          done[key] = res.data.media_url;
+          urls.push(res.data.media_url);
+          return null;
+        });
+      });
+    }, Promise.resolve(null)).then(function (failed) {
+      return failed || {ok: true, urls: urls};
+    });
   }
 
   // --- field errors next to the field -------------------------------------------------------
@@ -256,6 +281,17 @@ var EG = (function () {
     return node;
   }
 
+  /* Options after the first (the "none"/"all" choice) from codes, named in the current
+   * language; the choice survives a language switch. */
+  function fillSelect(select, codes, name) {
+    var chosen = select.value;
+    while (select.options.length > 1) { select.remove(1); }
+    codes.forEach(function (code) {
+      select.appendChild(el("option", {value: code, text: name(code)}));
+    });
+    select.value = chosen;
+  }
+
   /* Errors already on screen stay there, in the new language. */
   function retranslateErrors() {
     document.querySelectorAll("[data-error-for]").forEach(function (slot) {
@@ -294,9 +330,9 @@ var EG = (function () {
     t: t, lang: function () { return lang; }, setLang: setLang, applyI18n: applyI18n, init: init,
     category: category, region: region, lookup: lookup,
     fmtTime: fmtTime, duration: duration, deadlineState: deadlineState,
-    uuid: uuid, api: api, errorText: errorText, fieldName: fieldName,
+    uuid: uuid, api: api, uploadPhotos: uploadPhotos, errorText: errorText, fieldName: fieldName,
     showError: showError, clearErrors: clearErrors,
     getToken: getToken, setToken: setToken, clearToken: clearToken, staffSession: staffSession,
-    el: el, clear: clear
+    el: el, clear: clear, fillSelect: fillSelect
   };
 }());

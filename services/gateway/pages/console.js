@@ -1,5 +1,5 @@
-/* The dispatcher console (调度台): open tasks of the region, overdue first; reassign, decide
- * extensions, verify and sign off. */
+/* The dispatcher console (调度台): open tasks of the region, overdue first, by county; reassign,
+ * decide extensions, verify and sign off, re-check signed-off work (防止反弹). */
 "use strict";
 
 (function () {
@@ -16,6 +16,8 @@
     var status = $("f-status").value;
     var grid = $("f-grid").value.trim();
     if (status) { params.set("status", status); }
+    if ($("f-region").value) { params.set("region_code", $("f-region").value); }
+    if ($("f-category").value) { params.set("category", $("f-category").value); }
     if (grid) { params.set("grid_code", grid); }
     if ($("f-overdue").checked || extra) { params.set("overdue", "1"); }
     params.set("limit", "500");
@@ -72,17 +74,23 @@
       var flag = s.overdue && s.text !== EG.t("time.overdueNow")
         ? EG.el("span", {className: "flag overdue", text: EG.t("time.overdueNow")})
         : (s.soon ? EG.el("span", {className: "flag soon", text: EG.t("time.soon")}) : null);
+      var due = [EG.fmtTime(task.deadline)];
+      if (task.deadline_estimated) {
+        due.push(" ", EG.el("span", {className: "flag estimated", title: EG.t("console.estimated.title"),
+          text: EG.t("console.estimated")}));
+      }
       rows.appendChild(EG.el("tr", {
         className: (s.overdue ? "overdue" : (s.soon ? "soon" : "")) + (task.task_id === selectedId ? " selected" : ""),
         "data-task-id": task.task_id, "data-case-no": task.case_no,
         "data-overdue": s.overdue ? "1" : "0"
       }, [
         EG.el("td", {className: "mono", text: task.case_no}),
+        EG.el("td", {className: "region", text: EG.region(task.region_code)}),
         EG.el("td", {text: EG.category(task.category)}),
         EG.el("td", {}, [EG.el("span", {className: "mono", text: task.grid_code || ""}),
           task.unit ? EG.el("br") : null, task.unit || null]),
         EG.el("td", {text: assigneeText(task)}),
-        EG.el("td", {text: EG.fmtTime(task.deadline)}),
+        EG.el("td", {className: "due"}, due),
         EG.el("td", {className: "left"}, [s.text, flag]),
         EG.el("td", {text: EG.lookup("task.", task.status)}),
         EG.el("td", {}, [EG.el("button", {
@@ -93,11 +101,38 @@
       ]));
     });
     if (!list.length) {
-      rows.appendChild(EG.el("tr", {}, [EG.el("td", {colspan: "8", text: EG.t("staff.empty")})]));
+      rows.appendChild(EG.el("tr", {}, [EG.el("td", {colspan: "9", text: EG.t("staff.empty")})]));
     }
     $("summary").textContent = EG.t("console.summary", {n: list.length, o: late, s: soon});
+    renderByRegion(list);
     renderMap(list);
     renderDetail();
+  }
+
+  /* Open tasks per county, the counties with overdue work first. */
+  function renderByRegion(list) {
+    var counts = {};
+    list.forEach(function (t) {
+      var c = counts[t.region_code] = counts[t.region_code] || {n: 0, o: 0};
+      c.n += 1;
+      if (stateOf(t).overdue) { c.o += 1; }
+    });
+    var codes = Object.keys(counts).sort(function (a, b) {
+      return (counts[b].o - counts[a].o) || (counts[b].n - counts[a].n) || (a < b ? -1 : 1);
+    });
+    var holder = EG.clear($("by-region"));
+    if (!codes.length) { return; }
+    holder.appendChild(document.createTextNode(EG.t("console.byRegion")));
+    codes.forEach(function (code, i) {
+      if (i) { holder.appendChild(document.createTextNode(" · ")); }
+      holder.appendChild(EG.el("span", {"data-region": code, text: EG.t("console.byRegion.item",
+        {name: EG.region(code), n: counts[code].n, o: counts[code].o})}));
+    });
+  }
+
+  function renderOptions() {
+    EG.fillSelect($("f-region"), EG_I18N.counties, EG.region);
+    EG.fillSelect($("f-category"), Object.keys(EG_I18N.categories), EG.category);
   }
 
   // --- the "map": an SVG scatter of task positions and a list by grid --------------------
@@ -179,7 +214,7 @@
     selectedId = taskId;
     selectedTask = null;
     $("d-done").hidden = true;
-    ["reassign-form", "extension-form", "verify-form"].forEach(function (id) { $(id).reset(); EG.clearErrors($(id)); });
+    ["reassign-form", "extension-form", "verify-form", "recheck-form"].forEach(function (id) { $(id).reset(); EG.clearErrors($(id)); });
     render();
     $("detail").focus();
   }
@@ -201,10 +236,14 @@
     $("x-controls").hidden = !pending;
     $("v-info").textContent = task.status === "closed" ? (task.result || "") : EG.t("console.verify.none");
     $("v-controls").hidden = task.status !== "closed";
+    $("k-info").textContent = task.status === "verified"
+      ? EG.t("console.recheck.info", {at: EG.fmtTime(task.verified_at)}) : EG.t("console.recheck.none");
+    $("k-controls").hidden = task.status !== "verified";
     var history = EG.clear($("d-history"));
     (task.history || []).slice().reverse().forEach(function (h) {
       var detail = h.detail || {};
-      var extra = detail.reason || detail.note || detail.result || "";
+      var extra = [detail.outcome ? EG.lookup("recheck.", detail.outcome) : null,
+        detail.reason || detail.note || detail.result].filter(Boolean).join(" · ");
       history.appendChild(EG.el("li", {"data-action": h.action}, [
         EG.el("time", {datetime: h.at, text: EG.fmtTime(h.at)}),
         EG.lookup("action.", h.action) + (h.actor_id ? " · " + h.actor_id : "") + (extra ? " · " + extra : "")
@@ -248,6 +287,14 @@
     act(event.target, "/api/v1/tasks/" + encodeURIComponent(selectedId) + "/verify", body);
   }
 
+  function onRecheck(event) {
+    event.preventDefault();
+    var outcome = event.target.querySelector('input[name="outcome"]:checked');
+    var body = outcome ? {outcome: outcome.value} : {};
+    if ($("k-note").value.trim()) { body.note = $("k-note").value.trim(); }
+    act(event.target, "/api/v1/tasks/" + encodeURIComponent(selectedId) + "/recheck", body);
+  }
+
   function setView(next) {
     view = next;
     $("list-view").hidden = view !== "list";
@@ -266,7 +313,12 @@
     $("reassign-form").addEventListener("submit", onReassign);
     $("extension-form").addEventListener("submit", onExtension);
     $("verify-form").addEventListener("submit", onVerify);
-    document.addEventListener("eg:lang", function () { if (!$("workspace").hidden) { render(); } });
+    $("recheck-form").addEventListener("submit", onRecheck);
+    renderOptions();
+    document.addEventListener("eg:lang", function () {
+      renderOptions();
+      if (!$("workspace").hidden) { render(); }
+    });
     window.setInterval(function () { if (!$("workspace").hidden && tasks.length) { render(); } }, 60000);
     setView("list");
     signedIn = EG.staffSession(load, function () { tasks = []; selectedId = null; selectedTask = null; });

@@ -3,19 +3,12 @@
 
 (function () {
   var form, idempotencyKey, position = null, busy = false;
-
-  function fillSelect(select, codes, name) {
-    var chosen = select.value;
-    while (select.options.length > 1) { select.remove(1); }
-    codes.forEach(function (code) {
-      select.appendChild(EG.el("option", {value: code, text: name(code)}));
-    });
-    select.value = chosen;
-  }
+  var MAX_PHOTOS = 3;
+  var uploaded = {};  // photos sent already: file -> media_url
 
   function renderOptions() {
-    fillSelect(document.getElementById("category"), Object.keys(EG_I18N.categories), EG.category);
-    fillSelect(document.getElementById("region"), EG_I18N.counties, EG.region);
+    EG.fillSelect(document.getElementById("category"), Object.keys(EG_I18N.categories), EG.category);
+    EG.fillSelect(document.getElementById("region"), EG_I18N.counties, EG.region);
     renderGeo();
   }
 
@@ -96,13 +89,23 @@
     event.preventDefault();
     if (busy) { return; }  // a double click sends one request; a retry reuses the key anyway
     EG.clearErrors(form);
+    var files = document.getElementById("photo").files;
+    if (files.length > MAX_PHOTOS) {
+      EG.showError(form, {code: "too_many", field: "file", message: ""});
+      return;
+    }
     setBusy(true);
-    EG.api("POST", "/api/v1/complaints", {body: body(), token: "", idempotencyKey: idempotencyKey})
-      .then(function (res) {
-        setBusy(false);
-        if (!res.ok) { EG.showError(form, res.error); return; }
-        showDone(res.data.case_no);
-      });
+    if (files.length) { document.getElementById("submit").textContent = EG.t("form.photo.uploading"); }
+    EG.uploadPhotos(files, uploaded, {token: ""}).then(function (photos) {
+      if (!photos.ok) { return photos; }
+      var b = body();
+      if (photos.urls.length) { b.media = photos.urls; }
+      return EG.api("POST", "/api/v1/complaints", {body: b, token: "", idempotencyKey: idempotencyKey});
+    }).then(function (res) {
+      setBusy(false);
+      if (!res.ok) { EG.showError(form, res.error); return; }
+      showDone(res.data.case_no);
+    });
   }
 
   function showDone(caseNo) {
@@ -117,6 +120,7 @@
   function again() {
     form.reset();
     position = null;
+    uploaded = {};
     setGeo("");
     toggleAnonymous();
     EG.clearErrors(form);

@@ -1,10 +1,11 @@
-/* The grid worker's page (网格员, for phones): my tasks with their deadlines; close with the
- * result, send back a wrongly routed task, ask for more time. */
+/* The grid worker's page (网格员, for phones): my tasks with their deadlines; sign for a task
+ * (签收), close with the result, send back a wrongly routed task, ask for more time. */
 "use strict";
 
 (function () {
   var tasks = [];
   var openForm = {};  // task_id -> "close" | "return" | "extension"
+  var uploaded = {};  // photos sent already: file -> media_url
 
   function $(id) { return document.getElementById(id); }
 
@@ -29,6 +30,7 @@
   function can(task, what) {
     var s = task.status;
     if (what === "return") { return s === "assigned" || s === "accepted"; }
+    if (what === "acknowledge") { return s === "assigned" || s === "reopened"; }
     return s === "assigned" || s === "accepted" || s === "reopened";
   }
 
@@ -49,8 +51,17 @@
       if (founded) { body.founded = founded.value === "yes"; }
       var evidence = $(p + "-evidence").value.split(/\n+/).map(function (s) { return s.trim(); })
         .filter(Boolean);
-      if (evidence.length) { body.evidence = evidence; }
-      send(e.target, task, "close", body, "worker.closed");
+      var form = e.target;
+      // Photos first: their URLs join the evidence of the closure.
+      EG.clearErrors(form);
+      form.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
+      EG.uploadPhotos($(p + "-photos").files, uploaded).then(function (photos) {
+        form.querySelectorAll("button").forEach(function (b) { b.disabled = false; });
+        if (!photos.ok) { EG.showError(form, photos.error); return; }
+        evidence = evidence.concat(photos.urls);
+        if (evidence.length) { body.evidence = evidence; }
+        send(form, task, "close", body, "worker.closed");
+      });
     }}, [
       EG.el("p", {className: "form-error", "data-error-for": "_form task_id", role: "alert", hidden: true}),
       field(p + "-result", "worker.result", EG.el("textarea", {id: p + "-result", name: "result",
@@ -67,6 +78,9 @@
       ]),
       field(p + "-evidence", "worker.evidence", EG.el("textarea", {id: p + "-evidence", name: "evidence",
         "data-field": "evidence", rows: "2"}), "evidence"),
+      field(p + "-photos", "worker.photos", EG.el("input", {id: p + "-photos", name: "photos", type: "file",
+        accept: "image/jpeg,image/png,image/webp", multiple: true, "data-field": "file"}),
+        "file evidence.0 evidence.1 evidence.2 evidence.3 evidence.4 evidence.5 evidence.6 evidence.7 evidence.8"),
       buttons("worker.closeSubmit", task)
     ]);
   }
@@ -131,6 +145,10 @@
       return function () { openForm[task.task_id] = kind === what ? undefined : what; render(); };
     };
     var actions = EG.el("div", {className: "actions tight"}, [
+      can(task, "acknowledge") ? EG.el("button", {type: "button", className: "primary act-acknowledge",
+        text: EG.t("worker.acknowledge"), onclick: function (e) {
+          send(e.target.closest("li.task-card"), task, "acknowledge", {}, "worker.acknowledged");
+        }}) : null,
       can(task, "close") ? EG.el("button", {type: "button", className: "primary act-close", "aria-expanded": String(kind === "close"),
         text: EG.t("worker.closeTask"), onclick: toggle("close")}) : null,
       can(task, "return") ? EG.el("button", {type: "button", className: "act-return", "aria-expanded": String(kind === "return"),
@@ -149,6 +167,7 @@
       task.description ? EG.el("p", {text: task.description}) : null,
       task.address ? EG.el("p", {className: "meta", text: EG.t("console.address") + "：" + task.address}) : null,
       EG.el("p", {className: "due"}, [EG.t("worker.due") + "：" + EG.fmtTime(task.deadline) + (open ? " · " + s.text : "")]),
+      EG.el("p", {className: "form-error", "data-error-for": "_form task_id", role: "alert", hidden: true}),
       actions,
       form
     ]);
@@ -159,7 +178,8 @@
     var list = $("task-list");
     var kept = {};
     list.querySelectorAll("input, textarea").forEach(function (input) {
-      if (input.id) { kept[input.id] = input.type === "radio" ? input.checked : input.value; }
+      // A chosen file cannot be set back.
+      if (input.id && input.type !== "file") { kept[input.id] = input.type === "radio" ? input.checked : input.value; }
     });
     EG.clear(list);
     tasks.forEach(function (task) { list.appendChild(card(task)); });

@@ -16,6 +16,7 @@ from aiosmtpd.controller import Controller
 
 from services.notify.channels import (InAppChannel, LogChannel, Outgoing, SmsHttpGateway,
                                       SmtpEmail)
+from tests.notify_standins import write_answer
 
 MOBILE = "13800138000"
 
@@ -33,19 +34,12 @@ class _Gateway:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                gateway.requests.append({"path": self.path, "auth": self.headers["Authorization"],
+                gateway.requests.append({"path": self.path, "auth": self.headers.get("Authorization"),
+                                         "headers": dict(self.headers), "raw": body,
                                          "json": json.loads(body)})
                 status, text, delay = gateway.replies.pop(0) if gateway.replies else (200, "{}", 0)
                 time.sleep(delay)
-                data = text.encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except OSError:
-                    pass  # the client gave up (timeout test)
+                write_answer(self, status, text.encode())
 
             def log_message(self, *args):
                 pass
@@ -81,6 +75,22 @@ def test_sms_success_posts_the_contract(gateway):
     assert req["json"] == {"to": "+8613800138000", "text": "您反映的案件已受理。",
                            "signature": "【萍乡生态环境】", "client_ref": "m-1"}
     assert req["auth"] == "Basic " + base64.b64encode(b"envgrid:s3cret").decode()
+
+
+def test_sms_api_key_signature_and_idempotency_key(gateway):
+    from services.notify.channels import sign_request
+    sms = SmsHttpGateway(gateway.url, timeout=2, api_key="k-123", signing_secret="s3cret",
+                         now=lambda: 1_790_000_000.7)
+    assert sms.send(_sms(message_id="envgrid-7")).ok
+    (req,) = gateway.requests
+    headers = req["headers"]
+    assert req["auth"] is None  # no basic auth without a user name
+    assert headers["X-Api-Key"] == "k-123" and headers["Idempotency-Key"] == "envgrid-7"
+    assert headers["X-Timestamp"] == "1790000000"
+    # Signed over the exact bytes posted, so the gateway can check them as received.
+    assert headers["X-Signature"] == sign_request("s3cret", "1790000000", req["raw"])
+    assert headers["X-Signature"] != sign_request("other", "1790000000", req["raw"])
+    assert req["json"]["client_ref"] == "envgrid-7"
 
 
 @pytest.mark.parametrize("status,retryable", [(500, True), (503, True), (429, True),

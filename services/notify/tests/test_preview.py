@@ -23,3 +23,10 @@ def test_preview_unknown_kind_exits_with_usage(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["no_such_kind"])
     assert exc.value.code == 2 and "known:" in capsys.readouterr().err
+
+
+def test_preview_covers_joint_kinds_and_the_unreachable_notice(capsys):
+    assert main(["joint_transfer_requested", "--channel", "sms"]) == 0
+    assert "X-3c1d2e4f5a6b" in capsys.readouterr().out
+    assert main(["complainant_unreachable", "--event", "case_feedback", "--lang", "en"]) == 0
+    assert "result and rating request" in capsys.readouterr().out

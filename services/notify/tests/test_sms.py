@@ -70,7 +70,7 @@ def _ctx(policy_data, subs, event_type, **overrides):
 
 
 def test_long_description_is_shortened_not_the_links(subs, policy_data):
-    ctx = _ctx(policy_data, subs, "case_accepted", description="夜间化工厂异味严重" * 60)
+    ctx = _ctx(policy_data, subs, "case_scheduled", description="夜间化工厂异味严重" * 60)
     rules = subs.settings.sms
     text = render("case_receipt", "zh-CN", "sms", ctx, sms=rules).text
     assert len(sms_segments(text, rules.signature)) == rules.max_parts
@@ -84,7 +84,7 @@ def test_long_description_is_shortened_not_the_links(subs, policy_data):
 
 
 def test_short_text_is_untouched(subs, policy_data):
-    ctx = _ctx(policy_data, subs, "case_accepted")
+    ctx = _ctx(policy_data, subs, "case_scheduled")
     rules = subs.settings.sms
     assert render("case_receipt", "zh-CN", "sms", ctx, sms=rules).text == \
         render("case_receipt", "zh-CN", "sms", ctx).text

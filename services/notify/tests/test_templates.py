@@ -1,4 +1,5 @@
-"""Every template renders with every subscribed event's catalogue sample (StrictUndefined)."""
+"""Every template renders with every subscribed event's catalogue sample (StrictUndefined), and
+every catalogued event is either subscribed or listed with the reason nobody is told."""
 from __future__ import annotations
 
 import re
@@ -7,26 +8,30 @@ import jinja2
 import pytest
 
 from services.common import events
-from services.notify.messages import (TEMPLATE_DIR, build_context, render, sms_segments,
-                                      template_names)
+from services.notify.messages import (TEMPLATE_DIR, build_context, render, sample_context,
+                                      sms_segments, template_names)
 from services.common.config import ROOT
 from services.notify.messages import Subscriptions
 
 _SUBS = Subscriptions.load(ROOT / "infra" / "config" / "notify.yaml")
 LANGS = _SUBS.settings.languages
 
-# (event_type, kind, channel) for every subscription rule and channel, plus the log channel.
+# (event_type, kind, channel) for every subscription rule and channel, plus the log channel,
+# and the notice to intake for every event that plans a message to a complainant.
 CASES = sorted({(event_type, rule.kind, channel)
                 for event_type, rules in _SUBS.rules.items()
                 for rule in rules
-                for channel in rule.channels + ("log",)})
+                for channel in rule.channels + ("log",)}
+               | {(event_type, _SUBS.settings.unreachable_kind, channel)
+                  for event_type in _SUBS.events_for(_SUBS.settings.unreachable_kind)
+                  for channel in _SUBS.settings.unreachable_channels + ("log",)})
 
 
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("event_type,kind,channel", CASES)
 def test_every_template_renders_with_the_sample(subs, policy_data, event_type, kind, channel,
                                                 lang):
-    ctx = build_context(events.sample_payload(event_type), lang, subs.settings, policy=policy_data)
+    ctx = sample_context(subs, kind, events.sample_payload(event_type), lang, policy_data)
     msg = render(kind, lang, channel, ctx, sms=subs.settings.sms)
     assert msg.text and "{{" not in msg.text and "None" not in msg.text
     if channel == "email":
@@ -98,3 +103,59 @@ def test_escalation_rung_label(subs, policy_data):
     ctx = build_context(events.sample_payload("task_escalated"), "zh-CN", subs.settings,
                         policy=policy_data)
     assert "挂账督办" in render("task_escalated", "zh-CN", "email", ctx).subject
+
+
+def test_every_event_is_subscribed_or_has_a_reason_nobody_is_told(subs):
+    told, untold = set(subs.rules), set(subs.unsubscribed)
+    assert told & untold == set()
+    assert set(events.CATALOGUE) - told - untold == set(), \
+        "add a subscription in notify.yaml, or the reason nobody is told under unsubscribed"
+    assert all(len(reason) > 20 for reason in subs.unsubscribed.values())
+
+
+def test_joint_enforcement_events_reach_the_liaisons(subs):
+    joint = ("case_shared", "joint_transfer_requested", "joint_transfer_answered",
+             "joint_transfer_expired")
+    for event_type in joint:
+        planned = subs.plan(events.sample_payload(event_type))
+        assert planned and {p.role for p in planned} == {"liaison"}, event_type
+    (request,) = subs.plan(events.sample_payload("joint_transfer_requested"))
+    assert request.scope == "360313" and "sms" in request.channels  # the receiving county
+    (answer,) = subs.plan(events.sample_payload("joint_transfer_answered"))
+    assert answer.scope == "360323"  # the sender hears the answer
+
+
+def test_unreachable_notice_names_the_missed_message(subs, policy_data):
+    payload = events.sample_payload("case_feedback")
+    ctx = sample_context(subs, "complainant_unreachable", payload, "zh-CN", policy_data)
+    text = render("complainant_unreachable", "zh-CN", "in_app", ctx).text
+    assert "办理结果" in text and payload["case_no"] in text
+    assert payload["rating_token"] not in text  # intake must not rate for the complainant
+
+
+@pytest.mark.parametrize("bad,message", [
+    ({"unsubscribed": {"no_such_event": "because"}}, "catalogue"),
+    ({"unsubscribed": {"case_closed": "  "}}, "reason"),
+    ({"unsubscribed": {"task_warning": "x" * 30},
+      "subscriptions": {"task_warning": [{"role": "assignee", "kind": "task_warning",
+                                          "channels": ["sms"]}]}}, "subscriptions too"),
+])
+def test_unsubscribed_is_validated(bad, message):
+    with pytest.raises(ValueError, match=message):
+        Subscriptions.from_dict(bad)
+
+
+# Fields that real events may carry as null (no address given, no unit, no note, ...).
+OPTIONAL = ("address", "enterprise", "unit", "note", "lat", "lon", "incident", "comment",
+            "reported_by")
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("event_type,kind,channel", CASES)
+def test_absent_optional_fields_never_show_as_none(subs, policy_data, event_type, kind, channel,
+                                                   lang):
+    payload = events.sample_payload(event_type)
+    payload.update({k: None for k in OPTIONAL if k in payload})
+    msg = render(kind, lang, channel, sample_context(subs, kind, payload, lang, policy_data))
+    for text in (msg.subject, msg.text, msg.html):
+        assert "None" not in (text or "")

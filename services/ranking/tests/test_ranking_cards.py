@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from services.ranking import metrics
+from services.ranking import cards, metrics
 from services.ranking.cards import Card, Violation, evaluate, transitions
 
 UTC = timezone.utc
@@ -58,3 +58,42 @@ def test_future_violations_do_not_count_and_others_are_untouched():
     cards = evaluate(vs, at(2026, 3, 1), CFG)
     assert cards == {"B": Card("yellow", ["c9"]), E: Card(None, [])}
     assert transitions(cards, cards, at(2026, 3, 2)) == []
+
+
+# --- timeline: the card history of one enterprise from its standings --------------------------
+
+def test_timeline_records_appearance_overturn_and_the_year_passing():
+    s1 = cards.Standing("c1", ((at(2026, 3, 10, 2), None),))
+    s2 = cards.Standing("c2", ((at(2026, 9, 5, 2), at(2026, 10, 1, 2)),))
+    history, card, following = cards.timeline(E, [s1, s2], at(2026, 11, 1), CFG)
+    assert [(c.from_level, c.to_level, c.at, c.cases) for c in history] == [
+        (None, "yellow", at(2026, 3, 10, 2), ["c1"]),
+        ("yellow", "red", at(2026, 9, 5, 2), ["c1", "c2"]),
+        ("red", "yellow", at(2026, 10, 1, 2), ["c1"]),
+    ]
+    assert card == Card("yellow", ["c1"])
+    assert following == at(2026, 12, 31, 16)   # 1 January 2027, 00:00 Beijing
+    history, card, following = cards.timeline(E, [s1, s2], following, CFG)
+    assert (history[-1].from_level, history[-1].to_level, history[-1].at) == (
+        "yellow", None, at(2026, 12, 31, 16))
+    assert card.level is None and following is None
+
+
+def test_timeline_does_not_depend_on_when_it_is_asked_or_the_order_of_cases():
+    s1 = cards.Standing("c1", ((at(2026, 3, 10, 2), None),))
+    s2 = cards.Standing("c2", ((at(2026, 4, 1), at(2026, 5, 1)), (at(2026, 6, 1), None)))
+    late = cards.timeline(E, [s2, s1], at(2027, 2, 1), CFG)[0]
+    early = cards.timeline(E, [s1, s2], at(2026, 7, 1), CFG)[0]
+    assert late[:len(early)] == early
+    assert [(c.from_level, c.to_level) for c in late] == [
+        (None, "yellow"), ("yellow", "red"), ("red", "yellow"), ("yellow", "red"), ("red", None)]
+
+
+def test_timeline_rolling_window_lapses_a_year_after_each_violation():
+    cfg = dict(CFG, cards=dict(CFG["cards"], window="rolling", rolling_days=365))
+    s1 = cards.Standing("c1", ((at(2026, 3, 1), None),))
+    s2 = cards.Standing("c2", ((at(2026, 9, 1), None),))
+    history, card, following = cards.timeline(E, [s1, s2], at(2027, 3, 1), cfg)
+    assert [(c.to_level, c.at) for c in history] == [
+        ("yellow", at(2026, 3, 1)), ("red", at(2026, 9, 1)), ("yellow", at(2027, 3, 1))]
+    assert following == at(2027, 9, 1)

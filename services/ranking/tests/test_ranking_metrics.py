@@ -175,16 +175,40 @@ def test_patrol_and_transfer_events_when_present():
                   "started_at": "2026-11-22T14:00:00+00:00",
                   "ended_at": "2026-11-22T15:30:00+00:00"})
     apply(state, dict(_case("case_received", "2026-11-22T15:00:00+00:00"), channel="patrol"))
-    apply(state, {"event_type": "case_transfer_answered", "occurred_at": "2026-11-24T02:00:00+00:00",
-                  "case_no": "C1", "from_region": "320700", "to_region": "360323", "on_time": True})
-    apply(state, {"event_type": "case_transfer_answered", "occurred_at": "2026-11-24T03:00:00+00:00",
-                  "case_no": "C2", "region_code": "360323", "on_time": False})
+    apply(state, {"event_type": "joint_transfer_answered",
+                  "occurred_at": "2026-12-02T02:00:00+00:00", "case_no": "C1",
+                  "from_region": "320700", "to_region": "360323", "on_time": True,
+                  "requested_at": "2026-11-24T02:00:00+00:00"})  # counted when requested
+    apply(state, {"event_type": "joint_transfer_answered",
+                  "occurred_at": "2026-11-24T03:00:00+00:00", "case_no": "C2",
+                  "region_code": "320700", "to_region": "360323",
+                  "on_time": False})  # counted for the receiving party, not the task's region
     day = figures(state.buckets[("grid:360323100001", "2026-11-22")])
     assert day["patrols"] == 1 and day["patrol_minutes"] == 90
     assert day["problem_discovery_rate"] == 1.0
     assert ("360323", "2026-11-23") not in state.buckets
     f = figures(state.buckets[("360323", "2026-11")])
     assert (f["transfers_answered"], f["transfers_on_time"], f["transfer_on_time_rate"]) == (2, 1, 0.5)
+    assert "320700" not in {scope for scope, _ in state.buckets}
+
+
+def test_joint_enforcement_events_count_for_each_party_on_their_day():
+    state = Counters()
+    for kind in ("joint_transfer_requested", "joint_consultation_held", "joint_operation_done",
+                 "joint_case_closed", "joint_case_found", "joint_operation_planned"):
+        apply(state, sample_payload(kind))
+    xiangdong = figures(state.buckets[("360313", "2026-12")])
+    luxi = figures(state.buckets[("360323", "2026-12")])
+    assert (xiangdong["consultations_held"], xiangdong["consultations_attended"]) == (1, 1)
+    assert (luxi["consultations_held"], luxi["consultations_attended"]) == (0, 1)
+    assert xiangdong["joint_operations"] == luxi["joint_operations"] == 1  # one each, not two
+    assert luxi["shared_cases_closed"] == 1 and xiangdong["shared_cases_closed"] == 0
+    # A request counts for the party asked, when asked; planned operations and findings do not
+    # count (the finding's case counts where it was found, as a received case).
+    assert figures(state.buckets[("360313", "2026-11-23")])["transfers_received"] == 1
+    assert ("360323", "2026-11") not in state.buckets
+    # The city sums its counties' participations.
+    assert figures(state.buckets[("360300", "2026-12")])["joint_operations"] == 2
 
 
 def test_json_round_trip_and_merge_counts():
