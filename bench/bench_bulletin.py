@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from services.ranking import bulletins, metrics, views  # noqa: E402
+from services.ranking import bulletins, metrics, pdf  # noqa: E402
 from services.ranking.hotspots import hot_spots  # noqa: E402
 from services.ranking.league import league_table  # noqa: E402
 
@@ -146,7 +146,7 @@ def main() -> None:
           f"{t_build:.1f} s)")
     if args.pdf:
         t = time.perf_counter()
-        pdf = views.html_to_pdf(html)
+        pdf = pdf.html_to_pdf(html)
         print(f"its PDF (WeasyPrint, rendered once on first request and kept): "
               f"{time.perf_counter() - t:.2f} s, {len(pdf) // 1024} KiB")
 

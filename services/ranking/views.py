@@ -6,7 +6,10 @@ from __future__ import annotations
 import base64
 import re
 
-from eventlet import tpool
+import sys
+from pathlib import Path
+
+from eventlet.green import subprocess
 from eventlet.semaphore import Semaphore
 from sqlalchemy import select
 
@@ -131,6 +134,7 @@ def bulletin_html(uow, bulletin_id: str, public: bool) -> str:
 
 
 _PDF_LOCK = Semaphore(1)
+_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def bulletin_pdf(uow, bulletin_id: str, public: bool) -> str:
@@ -139,16 +143,23 @@ def bulletin_pdf(uow, bulletin_id: str, public: bool) -> str:
     return base64.b64encode(b.pdf if b.pdf is not None else render_pdf(b.html)).decode("ascii")
 
 
+PDF_SECONDS = 300  # a province's monthly bulletin takes seconds; far longer is a runaway
+
+
+class PdfFailed(RuntimeError):
+    pass
+
+
 def render_pdf(html: str) -> bytes:
-    """Lay out and write a PDF off the event loop (WeasyPrint takes seconds for a large
-    province), one at a time per process."""
+    """Lay out and write a PDF in a child process (``services.ranking.pdf``), off the event
+    loop and away from its locks, one at a time per process."""
     with _PDF_LOCK:
-        return tpool.execute(html_to_pdf, html)
-
-
-def html_to_pdf(html: str) -> bytes:
-    from weasyprint import HTML  # heavy: loaded on first use
-    return HTML(string=html).write_pdf()
+        done = subprocess.run([sys.executable, "-m", "services.ranking.pdf"],
+                              input=html.encode("utf-8"), capture_output=True,
+                              timeout=PDF_SECONDS, cwd=_ROOT)
+    if done.returncode != 0 or not done.stdout.startswith(b"%PDF"):
+        raise PdfFailed(done.stderr.decode("utf-8", "replace")[-2000:])
+    return done.stdout
 
 
 def prepare_pdfs(db, limit: int = 1) -> int:
