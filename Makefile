@@ -18,7 +18,7 @@ run: install
 	$(BIN)/python -m infra.run
 
 test: install
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
 
 # Deeper schema-driven fuzzing of every endpoint (make test runs a few examples of each).
 FUZZ_EXAMPLES ?= 40

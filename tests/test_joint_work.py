@@ -13,6 +13,8 @@ middle, 上栗县 360322 north. 萍水河 (``infra/config/rivers.yaml``) runs we
 """
 from __future__ import annotations
 
+import json
+
 import re
 import uuid
 from collections import Counter
@@ -662,7 +664,7 @@ def _bodies(case_no: str) -> dict:
             "decide_extension": {"approve": True}, "accept_case": {},
             "decline_case": {"reason": "not_environmental"},
             "refer_case": {"to_region": XIANGDONG, "reason": "越权"},
-            "rate_case": {"score": 1}}
+            "rate_case": {"score": 1}, "recheck_task": {"outcome": "held"}}
 
 
 @pytest.mark.parametrize("account", NEIGHBOURS)
@@ -696,6 +698,13 @@ def test_no_endpoint_shows_a_neighbour_a_case_outside_the_agreement(system, outs
             # An error may echo the number asked for, and says nothing else.
             assert set(r.json()) == {"error"}, (route.name, text)
         else:
+            if route.name == "audit_log":
+                # The reader's own region's refused attempts name what they typed, no more:
+                # a supervisor is meant to see their staff probing a neighbour's records.
+                own = account.rsplit("-", 1)[1]
+                text = json.dumps([e for e in r.json() if not (
+                    e["scope"].startswith(own) and e["status"] in (403, 404))],
+                    ensure_ascii=False)
             for secret in secrets:
                 assert secret not in text, (route.name, secret)
         _no_personal_data(text, people)

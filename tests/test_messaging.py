@@ -170,3 +170,34 @@ def test_dead_letters_are_listed_and_replayed_once_fixed(probe):
         wait_for(lambda: _count(urls["probe_sink"], poison) == 1, message="replayed")
     finally:
         ProbeSink.accept_poison = False
+
+
+def test_a_read_sees_one_snapshot(probe):
+    """``db.read()`` answers from one snapshot: a view built from several statements cannot mix
+    the state before a commit with the state after it (as a case's status and history did)."""
+    config, urls = probe
+    db = Database("probe_sink", relay=False)
+    db.container = type("C", (), {"config": config, "service_name": "probe_sink"})()
+    db.setup()
+    case_no = "snap-" + uuid.uuid4().hex[:8]
+
+    def count(uow):
+        return uow.session.scalar(select(func.count()).select_from(Seen).where(
+            Seen.case_no == case_no))
+
+    def write():
+        with Session(db.engine) as other:
+            other.add(Seen(case_no=case_no, count=1))
+            other.commit()
+
+    with db.read() as uow:
+        before = count(uow)
+        write()
+        assert count(uow) == before == 0  # the commit in between is not seen
+    with db.unit_of_work() as uow:
+        assert count(uow) == 1
+        with Session(db.engine) as other:
+            other.execute(Seen.__table__.delete().where(Seen.case_no == case_no))
+            other.commit()
+        assert count(uow) == 0  # READ COMMITTED: each statement sees the latest commits
+    db.engine.dispose()

@@ -44,6 +44,10 @@ def _same(cell: str, value) -> bool:
         return cell == ("1" if value else "0")
     if isinstance(value, (int, float)):
         return abs(float(cell) - value) < 1e-4
+    if isinstance(value, list) and all(isinstance(v, dict) and "case_no" not in v
+                                       for v in value):
+        # Records (a shortfall: figure, value, minimum) as key=value pairs, in order.
+        return cell == "; ".join(f"{k}={x}" for v in value for k, x in v.items())
     if isinstance(value, list):
         return cell == "; ".join(str(v["case_no"] if isinstance(v, dict) else v) for v in value)
     return cell == str(value)
@@ -96,7 +100,7 @@ def test_region_figures(system, carded):
 
 
 def test_league_table(system, carded):
-    want = _json(system, f"/api/v1/stats/league?period={PERIOD}")
+    want = _json(system, f"/api/v1/stats/league?period={PERIOD}")["rows"]
     got = _rows(system.call("GET", f"/api/v1/stats/league.csv?period={PERIOD}"))
     _compare(got, want)
     assert "components.on_time_rate" in got[0]

@@ -116,6 +116,12 @@ class Database(DependencyProvider):
             self.service_name)
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        # Reads that take several statements (a case, then its history) see one snapshot: at
+        # READ COMMITTED each statement would see later commits, and a view could show an event
+        # in the history without the status change committed with it.
+        snapshot = (self.engine.execution_options(isolation_level="REPEATABLE READ")
+                    if is_postgres(self.engine) else self.engine)
+        self.snapshot_maker = sessionmaker(snapshot, expire_on_commit=False)
         self.clock = clock_from_spec(cfg.get("CLOCK"))
         self.exchange = get_event_exchange(self.service_name, cfg)
         # Declared here too: a service whose events nobody consumes yet still has its exchange,
@@ -154,6 +160,10 @@ class Database(DependencyProvider):
     def unit_of_work(self, actor: dict | None = None) -> UnitOfWork:
         return UnitOfWork(self.sessionmaker(), self.service_name, self.clock.now(), actor,
                           on_commit=self.kick)
+
+    def read(self) -> UnitOfWork:
+        """A unit of work for queries only, on one consistent snapshot of the database."""
+        return UnitOfWork(self.snapshot_maker(), self.service_name, self.clock.now(), None)
 
     def get_dependency(self, worker_ctx):
         return self

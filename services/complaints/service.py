@@ -79,17 +79,17 @@ class ComplaintsService:
     # --- queries ----------------------------------------------------------------------------
     @rpc(expected_exceptions=DomainError)
     def get_case(self, case_no, principal=None):
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             return queries.get_case(uow, case_no, Principal.from_dict(principal))
 
     @rpc(expected_exceptions=DomainError)
     def list_cases(self, filters, principal):
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             return queries.list_cases(uow, filters, Principal.from_dict(principal))
 
     @rpc(expected_exceptions=DomainError)
     def public_requests(self, filters):
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             return queries.public_requests(uow, filters)
 
     @rpc

@@ -180,7 +180,7 @@ class DispatchService:
 
     @rpc(expected_exceptions=DomainError)
     def joint_evaluation(self, agreement_id, filters, principal):
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             return joint_handlers.evaluation(uow, agreement_id, filters,
                                              Principal.from_dict(principal))
 
@@ -234,12 +234,12 @@ class DispatchService:
     # --- queries ----------------------------------------------------------------------------
     @rpc(expected_exceptions=DomainError)
     def get_task(self, task_id, principal):
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             return queries.get_task(uow, task_id, Principal.from_dict(principal))
 
     @rpc(expected_exceptions=DomainError)
     def list_tasks(self, filters, principal):
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             return queries.list_tasks(uow, filters, Principal.from_dict(principal))
 
     @rpc

@@ -44,7 +44,7 @@ class RankingService:
 
     @rpc(expected_exceptions=DomainError)
     def region_counters(self, filters):
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             return queries.region_counters(uow, filters)
 
     @every("REGISTRY_ASK_SECONDS", 30)
@@ -62,44 +62,44 @@ class RankingService:
 
     @rpc(expected_exceptions=DomainError)
     def league_table(self, filters):
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             return dashboard.league(uow, filters)
 
     @rpc(expected_exceptions=DomainError)
     def trends(self, filters):
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             return dashboard.trends(uow, filters)
 
     @rpc(expected_exceptions=DomainError)
     def hot_spots(self, filters):
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             return dashboard.hotspots(uow, filters)
 
     @rpc(expected_exceptions=DomainError)
     def cards(self, filters):
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             return views.card_list(uow, filters)
 
     @rpc(expected_exceptions=DomainError)
     def enterprise_cards(self, enterprise_key):
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             return views.enterprise_history(uow, enterprise_key)
 
     @rpc(expected_exceptions=DomainError)
     def bulletins(self, filters, public):
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             return views.bulletin_list(uow, filters, public)
 
     @rpc(expected_exceptions=DomainError)
     def bulletin(self, bulletin_id, fmt, public):
         """One archived bulletin as ``json`` (with its data), ``html`` or ``pdf`` (base64)."""
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             return views.bulletin_as(uow, bulletin_id, fmt, public)
 
     @rpc(expected_exceptions=DomainError)
     def export(self, table, filters, public):
         """CSV text of one of ranking's tables (``views.TABLES``)."""
-        with self.db.unit_of_work() as uow:
+        with self.db.read() as uow:
             return views.export(uow, table, filters, public, sizes={})
 
     @rpc
