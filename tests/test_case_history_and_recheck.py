@@ -32,7 +32,7 @@ def test_every_step_shows_in_the_case_history_with_who_when_and_why(system, cloc
          "extension_refused", {"days": 5, "reason": "等待水质检测报告", "note": "检测可加急"}),
         (CHIEF, "/extension", {"days": 3, "reason": "检测机构排期已满"}, "extension_requested",
          {"days": 3, "reason": "检测机构排期已满"}),
-        (SUPERVISOR, "/extension/decision", {"approve": True, "note": "同意"}, "extended",
+        (DISPATCHER, "/extension/decision", {"approve": True, "note": "同意"}, "extended",
          {"reason": "检测机构排期已满"}),
         (CHIEF, "/close", {"result": "已封堵排污口", "founded": True}, "closed",
          {"result": "已封堵排污口"}),
@@ -153,6 +153,11 @@ def test_extension_refusal_tells_the_assignee_and_request_tells_the_supervisor(s
     asked = wait_for(lambda: inbox(chief_of(COUNTY), "task_extension_requested"),
                      message="supervisor told")[0]
     assert "夜间施工难取证" in asked["body"]
+    # Dispatchers decide extensions: the region's dispatch desk is told too.
+    desk = wait_for(lambda: inbox(DISPATCHER, "task_extension_requested"),
+                    message="dispatch desk told")[0]
+    assert "夜间施工难取证" in desk["body"]
+    assert not inbox("dispatcher-360313", "task_extension_requested")  # not the neighbour
     post(system, f"/api/v1/tasks/{tid}/extension/decision", SUPERVISOR,
           {"approve": False, "note": "可白天取证"})
     refused = wait_for(lambda: inbox(CHIEF, "task_extension_refused"),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+from cachetools import TTLCache
 from nameko.extensions import DependencyProvider
 
 from services.notify.channels import InAppChannel, LogChannel, SmsHttpGateway, SmtpEmail
@@ -31,6 +32,10 @@ class Channels(DependencyProvider):
                                           bool(cfg.get("smtp_starttls", False)))
         self.channels = channels
         self.subscriptions = Subscriptions.load(cfg.get("subscriptions_path"))
+        # How long a grid chief's or account's contact found on dispatch is used before it is
+        # asked for again (0: every time).
+        seconds = float(cfg.get("staff_cache_seconds", 30) or 0)
+        self.staff_cache = TTLCache(maxsize=10_000, ttl=seconds) if seconds > 0 else None
 
     def get_dependency(self, worker_ctx):
         return self

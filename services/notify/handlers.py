@@ -3,6 +3,7 @@
 survives crashes, and is sent at most once per event, recipient and channel."""
 from __future__ import annotations
 
+import json
 import logging
 import re
 from dataclasses import dataclass, replace
@@ -23,7 +24,7 @@ _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 
 ROLE_INBOX = "role:{role}:{scope}"
 # Roles whose in-app messages go to a shared desk of the region (读取: the role's accounts there).
-DESK_ROLES = ("intake", "liaison")
+DESK_ROLES = ("intake", "liaison", "dispatcher")
 # Notify reads the linkage agreements' liaison lists as a trusted service, for all regions.
 SYSTEM_PRINCIPAL = {"id": "notify", "role": "admin", "scope": "*"}
 
@@ -52,13 +53,40 @@ class _Bounded:
         return call
 
 
+class _Remembered:
+    """Staff look-ups on dispatch kept in ``cache`` (a TTLCache) for its time to live: every
+    event and every send asks for the same few grid chiefs and accounts, and each RPC costs
+    both services. Complainants' contacts are never kept: they are asked for at send time."""
+
+    METHODS = ("find_person", "get_grid", "list_agreements")
+
+    def __init__(self, proxy, cache):
+        self._proxy, self._cache = proxy, cache
+
+    def __getattr__(self, name):
+        method = getattr(self._proxy, name)
+        if name not in self.METHODS or self._cache is None:
+            return method
+
+        def call(*args):
+            key = (name, json.dumps(args, sort_keys=True, default=str))
+            try:
+                return self._cache[key]
+            except KeyError:
+                value = self._cache[key] = method(*args)
+                return value
+        return call
+
+
 class Directory:
     """Finds people: staff from the grid registry (dispatch), complainants from complaints.
 
-    ``dispatch`` and ``complaints`` are RPC proxies (or anything with the same methods)."""
+    ``dispatch`` and ``complaints`` are RPC proxies (or anything with the same methods);
+    ``staff_cache`` keeps dispatch's answers for a while (None: ask every time)."""
 
-    def __init__(self, dispatch, complaints, default_lang: str, rpc_timeout: float = 10):
-        self.dispatch = _Bounded(dispatch, rpc_timeout)
+    def __init__(self, dispatch, complaints, default_lang: str, rpc_timeout: float = 10,
+                 staff_cache=None):
+        self.dispatch = _Remembered(_Bounded(dispatch, rpc_timeout), staff_cache)
         self.complaints = _Bounded(complaints, rpc_timeout)
         self.default_lang = default_lang
 
@@ -122,8 +150,8 @@ class Directory:
         if role in ("grid_chief", "supervisor"):
             recipient = self._chief_of(planned.scope)
             return [recipient] if recipient else []
-        if role == "intake":
-            return [self._desk("intake", planned.scope)]
+        if role in ("intake", "dispatcher"):
+            return [self._desk(role, planned.scope)]
         if role == "liaison":
             region = (planned.scope or "")[:6]
             found = [self._desk("liaison", region)]

@@ -34,7 +34,8 @@ from services.common.config import ROOT
 from services.common.phones import can_receive_sms, parse_phone
 from services.common.privacy import mask_text
 
-ROLES = ("assignee", "complainant", "grid_chief", "supervisor", "intake", "reporter", "liaison")
+ROLES = ("assignee", "complainant", "grid_chief", "supervisor", "intake", "dispatcher", "reporter",
+         "liaison")
 CHANNELS = ("sms", "email", "in_app", "log")
 UNREACHABLE = "unreachable"
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"

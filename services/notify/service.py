@@ -22,7 +22,8 @@ class NotifyService:
 
     def _directory(self):
         return handlers.Directory(self.dispatch, self.complaints,
-                                  self.outbound.subscriptions.settings.default_language)
+                                  self.outbound.subscriptions.settings.default_language,
+                                  staff_cache=self.outbound.staff_cache)
 
     @on_event("complaints", "#")
     def on_complaints_event(self, uow, payload):
