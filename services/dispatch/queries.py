@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select, text
+from sqlalchemy.orm import selectinload
 
 from services.common.authz import Principal
 from services.common.errors import NotFound, ValidationError
@@ -48,7 +49,9 @@ def list_tasks(uow, filters: dict, principal: Principal) -> list[dict]:
         limit = min(max(int(filters.get("limit", 100)), 1), 1000)
     except (TypeError, ValueError):
         raise ValidationError("limit must be an integer", code="invalid_value", field="limit")
-    tasks = uow.session.scalars(query.order_by(Task.deadline).limit(limit)).all()
+    # Each view shows the task's history: one more statement for the page, not one per task.
+    tasks = uow.session.scalars(query.options(selectinload(Task.history))
+                                .order_by(Task.deadline).limit(limit)).all()
     return [task_view(t, principal) for t in tasks if visible(t, principal)]
 
 
