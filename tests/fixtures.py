@@ -162,6 +162,8 @@ def base_config(amqp: str, databases: dict, port: int, clock_name: str) -> dict:
         "OUTBOX_POLL_SECONDS": 0.2,
         "EVENT_RETRY_PAUSE": 0.2,
         "REGISTRY_ASK_SECONDS": 1,
+        # Each PDF is a child process's seconds of CPU: only the test of it renders them ahead.
+        "PDF_INTERVAL_SECONDS": 3600,
         "max_workers": 10,
         "serializer": "json",
         "NOTIFY": {"sms_gateway_url": None},
@@ -233,9 +235,11 @@ def clock(system):
 
 
 @contextlib.contextmanager
-def another_instance(system, service: str):
-    """A second container of ``service`` beside the running one (instances that compete)."""
-    container = ServiceContainer(system.containers[service].service_cls, system.config)
+def another_instance(system, service: str, **config):
+    """A second container of ``service`` beside the running one (instances that compete),
+    with ``config`` over the system's."""
+    container = ServiceContainer(system.containers[service].service_cls,
+                                 dict(system.config, **config))
     container.start()
     try:
         yield container

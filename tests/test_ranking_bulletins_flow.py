@@ -32,7 +32,8 @@ CFG = metrics.load_config()
 
 @pytest.fixture
 def second_ranking(system):
-    with another_instance(system, "ranking") as container:
+    # This one keeps PDFs ahead of readers (the system's instance leaves it to readers).
+    with another_instance(system, "ranking", PDF_INTERVAL_SECONDS=1) as container:
         yield container
 
 

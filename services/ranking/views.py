@@ -163,11 +163,12 @@ def render_pdf(html: str) -> bytes:
 
 
 def prepare_pdfs(db, limit: int = 1) -> int:
-    """Render and keep the PDF of the oldest archived bulletins that have none yet, so that a
-    reader does not wait for it (each instance takes other rows: SKIP LOCKED)."""
+    """Render and keep the PDF of archived bulletins that have none yet, newest first (the ones
+    readers ask for), so that a reader does not wait for it (each instance takes other rows:
+    SKIP LOCKED)."""
     with db.unit_of_work() as uow:
         query = (select(Bulletin).where(Bulletin.pdf.is_(None), Bulletin.title != "")
-                 .order_by(Bulletin.published_at, Bulletin.id).limit(limit))
+                 .order_by(Bulletin.published_at.desc(), Bulletin.id.desc()).limit(limit))
         if uow.session.bind.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         rows = uow.session.scalars(query).all()
