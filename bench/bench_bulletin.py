@@ -146,9 +146,9 @@ def main() -> None:
           f"{t_build:.1f} s)")
     if args.pdf:
         t = time.perf_counter()
-        pdf = pdf.html_to_pdf(html)
+        document = pdf.html_to_pdf(html)
         print(f"its PDF (WeasyPrint, rendered once on first request and kept): "
-              f"{time.perf_counter() - t:.2f} s, {len(pdf) // 1024} KiB")
+              f"{time.perf_counter() - t:.2f} s, {len(document) // 1024} KiB")
 
 
 if __name__ == "__main__":

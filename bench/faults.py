@@ -12,17 +12,15 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import requests
-import yaml
 from kombu import Connection
 from sqlalchemy import create_engine, text
 
+from bench import configs
 from infra import processes, seed
 from services.common import config
 from services.common.messaging import DEAD_LETTER_QUEUE
@@ -125,16 +123,9 @@ def main(argv=None) -> int:
     dbs = create_databases(tag)
     seed.seed_grids(dbs["dispatch"])
     seed.seed_accounts(dbs["gateway"], test_tokens=True)
-    policy = yaml.safe_load((config.ROOT / "infra/config/policy.yaml").read_text())
-    policy["intake"]["auto_accept_channels"] = ["web", "monitoring"]
-    policy_file = Path(tempfile.mkstemp(suffix=".yaml")[1])
-    policy_file.write_text(yaml.safe_dump(policy, allow_unicode=True))
+    policy_file = configs.policy_file()
     # Retry failed messages within seconds, so the run can wait for every one to be sent.
-    notify_cfg = yaml.safe_load((config.ROOT / "infra/config/notify.yaml").read_text())
-    notify_cfg["settings"]["retry"] = {"backoff_seconds": [1, 2, 5], "max_attempts": 20}
-    notify_cfg["settings"]["quiet_hours"] = {"start": "00:00", "end": "00:00"}
-    notify_file = Path(tempfile.mkstemp(suffix=".yaml")[1])
-    notify_file.write_text(yaml.safe_dump(notify_cfg, allow_unicode=True))
+    notify_file = configs.notify_file(retry={"backoff_seconds": [1, 2, 5], "max_attempts": 20})
     port = free_port()
     env = dict(os.environ, AMQP_URI=amqp, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}",
                ENVGRID_POLICY=str(policy_file), NOTIFY_SUBSCRIPTIONS=str(notify_file),

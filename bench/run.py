@@ -15,7 +15,6 @@ import argparse
 import os
 import platform
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -24,10 +23,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
-import yaml
 from kombu import Connection, Exchange, Producer, Queue
 from sqlalchemy import create_engine, text
 
+from bench import configs
 from infra import processes, seed
 from services.common import config
 from tests.fixtures import (create_databases, create_vhost, delete_vhost, drop_databases,
@@ -69,16 +68,8 @@ class System:
         self.dbs = create_databases(self.tag)
         seed.seed_grids(self.dbs["dispatch"])
         seed.seed_accounts(self.dbs["gateway"], test_tokens=True)
-        policy = yaml.safe_load((config.ROOT / "infra/config/policy.yaml").read_text())
-        policy["intake"]["auto_accept_channels"] = ["web", "monitoring"]
-        self.policy_file = Path(tempfile.mkstemp(suffix=".yaml")[1])
-        self.policy_file.write_text(yaml.safe_dump(policy, allow_unicode=True))
-        # No quiet hours: at night every in-app message would wait for the morning, and the
-        # run would measure the clock instead of the system.
-        notify_cfg = yaml.safe_load((config.ROOT / "infra/config/notify.yaml").read_text())
-        notify_cfg["settings"]["quiet_hours"] = {"start": "00:00", "end": "00:00"}
-        self.notify_file = Path(tempfile.mkstemp(suffix=".yaml")[1])
-        self.notify_file.write_text(yaml.safe_dump(notify_cfg, allow_unicode=True))
+        self.policy_file = configs.policy_file()
+        self.notify_file = configs.notify_file()
         port = free_port()
         self.base = f"http://127.0.0.1:{port}"
         self.env = dict(os.environ, AMQP_URI=self.amqp, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}",

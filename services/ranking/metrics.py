@@ -68,7 +68,6 @@ batch's case numbers and whose ``buckets`` are empty, ``apply`` the batch, then 
 from __future__ import annotations
 
 import copy
-
 import functools
 import math
 import os

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import base64
 import re
-
 import sys
-from pathlib import Path
 
 from eventlet.green import subprocess
 from eventlet.semaphore import Semaphore
 from sqlalchemy import select
 
+from services.common.config import ROOT
 from services.common.errors import NotFound, ValidationError
 from services.common.regions import prefix
 from services.common.workdays import as_utc
@@ -134,7 +133,6 @@ def bulletin_html(uow, bulletin_id: str, public: bool) -> str:
 
 
 _PDF_LOCK = Semaphore(1)
-_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def bulletin_pdf(uow, bulletin_id: str, public: bool) -> str:
@@ -156,7 +154,7 @@ def render_pdf(html: str) -> bytes:
     with _PDF_LOCK:
         done = subprocess.run([sys.executable, "-m", "services.ranking.pdf"],
                               input=html.encode("utf-8"), capture_output=True,
-                              timeout=PDF_SECONDS, cwd=_ROOT)
+                              timeout=PDF_SECONDS, cwd=ROOT)
     if done.returncode != 0 or not done.stdout.startswith(b"%PDF"):
         raise PdfFailed(done.stderr.decode("utf-8", "replace")[-2000:])
     return done.stdout
