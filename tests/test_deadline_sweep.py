@@ -174,3 +174,64 @@ def test_restart_in_the_middle_of_a_sweep_fires_each_step_once_on_time(system, c
     finally:
         second.kill()
         engine.dispose()
+
+
+def _statements_to_warn(engine, n: int, now: datetime) -> tuple[int, int, int]:
+    """Warn ``n`` due tasks in one sweep; return (statements sent, warnings in the outbox,
+    warning entries in the tasks' histories)."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import sessionmaker
+
+    from services.common.config import Policy
+    from services.common.unit_of_work import UnitOfWork
+    from services.dispatch.synthetic import synthetic_registry
+
+    tag = uuid.uuid4().hex[:6]
+    with engine.begin() as conn:
+        conn.execute(text("""
+            INSERT INTO task (id, case_no, region_code, grid_code, category, priority, status,
+              assignee, unit, routed_by, has_complainant, started_at, deadline, warn_at,
+              deadline_estimated, warned, rung, next_check_at, extensions, evidence, updated_at)
+            SELECT :tag || g, :tag || g, '360323', '360323101001', 'air.dust', 'normal',
+              'assigned', '{"id": "gz-360323101001", "role": "grid_chief"}', 'x', 'grid_code',
+              false, :now - interval '16 days', :now + interval '4 days',
+              :now - interval '1 minute', false, false, 0, :now - interval '1 minute', 0, '[]',
+              :now
+            FROM generate_series(1, :n) g"""), {"tag": tag, "now": now, "n": n})
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        uow = UnitOfWork(sessionmaker(engine, expire_on_commit=False)(), "dispatch", now,
+                         {"id": "test", "role": "system"})
+        with uow:
+            swept = handlers.sweep(uow, Policy.load(), synthetic_registry(4))
+            uow.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert swept == n
+    with engine.connect() as conn:
+        warned = conn.execute(text("SELECT count(*) FROM outbox WHERE event_type = "
+                                   "'task_warning' AND payload->>'task_id' LIKE :t"),
+                              {"t": tag + "%"}).scalar()
+        history = conn.execute(text("SELECT count(*) FROM task_history WHERE action = "
+                                    "'warning' AND task_id LIKE :t"), {"t": tag + "%"}).scalar()
+    return len(statements), warned, history
+
+
+def test_a_sweep_costs_the_same_few_statements_however_many_tasks_are_due():
+    """Warning a task adds its history entry without loading its history: the statements of a
+    sweep do not grow with the tasks it warns (they did, one load and one flush per task)."""
+    from tests.fixtures import create_databases, drop_databases
+
+    dbs = create_databases("sw" + uuid.uuid4().hex[:6], ("dispatch",))
+    engine = create_engine(dbs["dispatch"])
+    try:
+        now = as_utc(datetime(2026, 11, 23, 1, 0))
+        few = _statements_to_warn(engine, 5, now)
+        many = _statements_to_warn(engine, 60, now + timedelta(minutes=1))
+        assert few[1:] == (5, 5) and many[1:] == (60, 60)
+        assert many[0] == few[0], (few, many)
+    finally:
+        engine.dispose()
+        drop_databases(dbs)

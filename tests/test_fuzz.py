@@ -37,7 +37,7 @@ from services.common.config import policy
 from services.gateway import media, sms_callback
 from services.gateway.api import ROUTES
 from services.gateway.web import URL_MAP
-from tests.casework import COUNTY, VILLAGE, file_case, new_task
+from tests.casework import VILLAGE, file_case, new_task
 from tests.test_access_matrix import ACCOUNT
 
 EXAMPLES = int(os.environ.get("ENVGRID_FUZZ_EXAMPLES", "3"))

@@ -108,6 +108,7 @@ class Policy:
 
     def __init__(self, data: dict):
         self.data = data
+        self._by_region: dict[str | None, dict] = {}
 
     @classmethod
     def load(cls, path: str | os.PathLike | None = None) -> "Policy":
@@ -115,7 +116,17 @@ class Policy:
         return cls(yaml.safe_load(Path(path).read_text(encoding="utf-8")))
 
     def for_region(self, region_code: str | None) -> dict:
-        """The policy as it applies in ``region_code``: province, then city, then county overrides."""
+        """The policy as it applies in ``region_code``: province, then city, then county overrides.
+
+        Merged once per region and shared: callers read it and must not change it (a merge per
+        call was most of the deadline sweep's time)."""
+        key = region_code[:6] if region_code else None
+        rules = self._by_region.get(key)
+        if rules is None:
+            rules = self._by_region[key] = self._merge(key)
+        return rules
+
+    def _merge(self, region_code: str | None) -> dict:
         merged = {k: v for k, v in self.data.items() if k != "regions"}
         if not region_code:
             return merged

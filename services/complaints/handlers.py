@@ -12,6 +12,7 @@ from services.common.authz import Principal, may_see_complainant, require_scope
 from services.common.config import Policy
 from services.common.errors import NotFound, ValidationError
 from services.common.phones import parse_phone
+from services.common.unit_of_work import add_to
 from services.complaints import domain
 from services.complaints.models import Case, CaseHistory, Complainant, MonitoringReading
 
@@ -20,8 +21,9 @@ DEFAULT_REGION = "360300"
 
 def _history(uow, case: Case, action: str, **detail) -> None:
     actor = uow.actor or {}
-    case.history.append(CaseHistory(at=uow.now, action=action, actor_id=actor.get("id"),
-                                    actor_role=actor.get("role"), detail=detail))
+    entry = CaseHistory(case_id=case.id, at=uow.now, action=action, actor_id=actor.get("id"),
+                         actor_role=actor.get("role"), detail=detail)
+    add_to(uow.session, case, "history", entry)
     case.updated_at = uow.now
 
 

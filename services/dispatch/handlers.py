@@ -12,6 +12,7 @@ from services.common.authz import Principal, in_scope, require_scope
 from services.common.config import Policy
 from services.common.errors import Conflict, NotFound, ValidationError
 from services.common.workdays import as_utc
+from services.common.unit_of_work import add_to
 from services.dispatch import deadlines, joint_handlers
 from services.dispatch.grids import GridRegistry
 from services.dispatch.models import ExtensionRequest, Task, TaskHistory
@@ -26,8 +27,9 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def _history(uow, task: Task, action: str, **detail) -> None:
     actor = uow.actor or {}
-    task.history.append(TaskHistory(at=uow.now, action=action, actor_id=actor.get("id"),
-                                    actor_role=actor.get("role"), detail=detail))
+    entry = TaskHistory(task_id=task.id, at=uow.now, action=action, actor_id=actor.get("id"),
+                         actor_role=actor.get("role"), detail=detail)
+    add_to(uow.session, task, "history", entry)
     task.updated_at = uow.now
 
 

@@ -6,7 +6,7 @@ events by ``registry_view``) in a throwaway SQLite database of ranking's own sch
 from __future__ import annotations
 
 import itertools
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import pytest
