@@ -97,10 +97,12 @@ class ReliableEventHandler(EventHandler):
                                     content_encoding=message.content_encoding)
 
 
-def on_event(source: str, event_type: str):
+def on_event(source: str, event_type: str, unless=None):
     """Declare an idempotent handler ``fn(self, uow, payload)`` for ``source``'s ``event_type``.
 
-    The service must have its ``Database`` dependency as ``self.db``.
+    The service must have its ``Database`` dependency as ``self.db``. ``unless(self, payload)``,
+    when given and true, says the event asks nothing of this consumer: it is acked without a
+    transaction (a pure check on the payload and configuration, so a redelivery decides alike).
     """
 
     def decorator(fn):
@@ -108,6 +110,8 @@ def on_event(source: str, event_type: str):
 
         @functools.wraps(fn)
         def handler(self, payload):
+            if unless is not None and unless(self, payload):
+                return None
             try:
                 with self.db.unit_of_work(actor=payload.get("actor")) as uow:
                     uow.claim(payload["event_id"], consumer)

@@ -16,6 +16,7 @@ consumers gives effectively-once handling.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import random
 from datetime import datetime, timedelta, timezone
@@ -79,9 +80,12 @@ class UnitOfWork:
         """
         # One round trip: insert now, or learn that the key exists. A twin delivery running
         # concurrently waits here on the key and then inserts nothing, before doing any work.
-        insert = _insert_for(self.session)
-        stmt = insert(ProcessedMessage).values(message_id=message_id, consumer=consumer)
-        if self.session.execute(stmt.on_conflict_do_nothing()).rowcount == 0:
+        # A Core statement built once per dialect: every event pays for this, so it skips the
+        # ORM's bulk-insert path and building the statement anew.
+        connection = self.session.connection()
+        stmt = _claim_statement(connection.dialect.name)
+        if connection.execute(stmt, {"message_id": message_id,
+                                     "consumer": consumer}).rowcount == 0:
             self.session.rollback()
             raise AlreadyProcessed(message_id)
 
@@ -235,8 +239,10 @@ def add_to(session: Session, owner, collection: str, entry) -> None:
         getattr(owner, collection).append(entry)
 
 
-def _insert_for(session: Session):
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+@functools.lru_cache(maxsize=None)
+def _claim_statement(dialect: str):
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(ProcessedMessage.__table__).on_conflict_do_nothing()
 
 
 def _backoff(attempts: int) -> timedelta:

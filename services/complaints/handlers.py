@@ -6,6 +6,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, text
+from sqlalchemy.orm import joinedload
 
 from services.common import events, rivers
 from services.common.authz import Principal, may_see_complainant, require_scope
@@ -252,7 +253,10 @@ def rate(uow, case_no: str, score, comment: str | None, token: str | None,
 
 # --- what dispatch tells us ---------------------------------------------------------------------
 def _case_for_task(uow, payload: dict) -> Case | None:
-    return uow.session.scalars(select(Case).where(Case.case_no == payload["case_no"])).first()
+    # With its complainant: the events that follow say whether there is someone to tell, and a
+    # lazy load then would cost a round trip (and an autoflush) of its own.
+    return uow.session.scalars(select(Case).options(joinedload(Case.complainant))
+                               .where(Case.case_no == payload["case_no"])).first()
 
 
 def on_task_event(uow, payload: dict) -> None:

@@ -13,6 +13,11 @@ from services.notify import handlers, replies
 from services.notify.delivery import Channels
 
 
+def _asks_nothing(service, payload) -> bool:
+    """No subscription plans a message for this event (most task and case steps)."""
+    return not service.outbound.subscriptions.plan(payload)
+
+
 class NotifyService:
     name = "notify"
     db = Database("notify", relay=False)
@@ -25,17 +30,17 @@ class NotifyService:
                                   self.outbound.subscriptions.settings.default_language,
                                   staff_cache=self.outbound.staff_cache)
 
-    @on_event("complaints", "#")
+    @on_event("complaints", "#", unless=_asks_nothing)
     def on_complaints_event(self, uow, payload):
         handlers.plan_deliveries(uow, payload, self.outbound.subscriptions, self._directory(),
                                  policy().data, set(self.outbound.channels))
 
-    @on_event("dispatch", "#")
+    @on_event("dispatch", "#", unless=_asks_nothing)
     def on_dispatch_event(self, uow, payload):
         handlers.plan_deliveries(uow, payload, self.outbound.subscriptions, self._directory(),
                                  policy().data, set(self.outbound.channels))
 
-    @on_event("ranking", "bulletin_published")
+    @on_event("ranking", "bulletin_published", unless=_asks_nothing)
     def on_bulletin_published(self, uow, payload):
         handlers.plan_deliveries(uow, payload, self.outbound.subscriptions, self._directory(),
                                  policy().data, set(self.outbound.channels))
