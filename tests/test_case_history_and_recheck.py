@@ -163,3 +163,30 @@ def test_extension_refusal_tells_the_assignee_and_request_tells_the_supervisor(s
     refused = wait_for(lambda: inbox(CHIEF, "task_extension_refused"),
                        message="assignee told")[0]
     assert "可白天取证" in refused["body"] and "未获批准" in refused["body"]
+
+
+def test_a_step_mirrored_late_keeps_the_time_it_happened(system, clock):
+    """A task step reaches complaints as an event, perhaps hours later (complaints was down):
+    the case history says when the step was taken, not when complaints heard of it."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.orm import sessionmaker
+
+    from services.common import events
+    from services.common.unit_of_work import UnitOfWork
+    from services.complaints import handlers
+
+    task = new_task(system, VILLAGE, category="water.other")
+    happened = clock.now() - timedelta(hours=3)
+    payload = events.envelope(events.TASK_WARNING, dict(
+        events.CATALOGUE[events.TASK_WARNING].sample, task_id=task["task_id"],
+        case_no=task["case_no"]), actor={"id": "dispatch", "role": "system"}, now=happened)
+    engine = create_engine(system.databases["complaints"])
+    try:
+        with UnitOfWork(sessionmaker(engine, expire_on_commit=False)(), "complaints",
+                        clock.now(), payload["actor"]) as uow:
+            handlers.on_task_event(uow, payload)
+            uow.commit()
+    finally:
+        engine.dispose()
+    (warning,) = entries(get_case(system, task["case_no"]), "warning")
+    assert utc(warning["at"]) == happened

@@ -14,16 +14,19 @@ from services.common.config import Policy
 from services.common.errors import NotFound, ValidationError
 from services.common.phones import parse_phone
 from services.common.unit_of_work import add_to
+from services.common.workdays import as_utc
 from services.complaints import domain
 from services.complaints.models import Case, CaseHistory, Complainant, MonitoringReading
 
 DEFAULT_REGION = "360300"
 
 
-def _history(uow, case: Case, action: str, **detail) -> None:
+def _history(uow, case: Case, action: str, when: datetime | None = None, **detail) -> None:
+    """Record a step of the case; ``when`` it happened, if not now (a step another service
+    took, mirrored here perhaps long after: complaints may have been down meanwhile)."""
     actor = uow.actor or {}
-    entry = CaseHistory(case_id=case.id, at=uow.now, action=action, actor_id=actor.get("id"),
-                         actor_role=actor.get("role"), detail=detail)
+    entry = CaseHistory(case_id=case.id, at=when or uow.now, action=action,
+                        actor_id=actor.get("id"), actor_role=actor.get("role"), detail=detail)
     add_to(uow.session, case, "history", entry)
     case.updated_at = uow.now
 
@@ -265,6 +268,7 @@ def on_task_event(uow, payload: dict) -> None:
     if case is None:
         return
     kind = payload["event_type"]
+    when = as_utc(datetime.fromisoformat(payload["occurred_at"]))
     if kind in (events.TASK_ASSIGNED, events.TASK_REASSIGNED, events.TASK_REOPENED):
         assignee = payload.get("assignee") or {}
         first = case.task_id is None
@@ -278,7 +282,7 @@ def on_task_event(uow, payload: dict) -> None:
         if payload.get("region_code"):
             case.region_code = payload["region_code"]
         case.grid_code = payload.get("grid_code") or case.grid_code
-        _history(uow, case, kind.removeprefix("task_"), task_id=payload["task_id"],
+        _history(uow, case, kind.removeprefix("task_"), when, task_id=payload["task_id"],
                  assignee=assignee.get("name"), deadline=payload["deadline"],
                  reason=payload.get("reason"))
         if first and kind == events.TASK_ASSIGNED:
@@ -290,13 +294,15 @@ def on_task_event(uow, payload: dict) -> None:
                 reported_by=_reporter(case)))
     elif kind == events.TASK_EXTENDED:
         case.deadline = datetime.fromisoformat(payload["deadline"])
-        _history(uow, case, "extended", deadline=payload["deadline"], reason=payload["reason"])
+        _history(uow, case, "extended", when, deadline=payload["deadline"],
+                 reason=payload["reason"])
     elif kind == events.TASK_VERIFIED:
         case.status = "resolved"
         case.result = payload["result"]
         case.founded = payload["founded"]
         case.rating_token = secrets.token_urlsafe(12)
-        _history(uow, case, "verified", result=payload["result"], founded=payload["founded"])
+        _history(uow, case, "verified", when, result=payload["result"],
+                 founded=payload["founded"])
         # The reported enterprise (never the complainant) lets ranking count violations.
         uow.emit(events.CASE_FEEDBACK, dict(_case_fields(case), result=case.result,
                                             founded=case.founded,
@@ -315,7 +321,7 @@ def on_task_event(uow, payload: dict) -> None:
         detail = {k: payload.get(k) for k in ("result", "founded", "note", "reason", "rung",
                                               "rung_name", "to_grid_code", "days", "outcome")
                   if k in payload}
-        _history(uow, case, kind.removeprefix("task_"), **detail)
+        _history(uow, case, kind.removeprefix("task_"), when, **detail)
 
 
 # --- the acceptance sweep (受理时限) ---------------------------------------------------------------
