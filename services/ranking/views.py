@@ -4,8 +4,10 @@ bulletins are refused at render time if their data holds a person's name or cont
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import sys
+import time
 
 from eventlet.green import subprocess
 from eventlet.semaphore import Semaphore
@@ -17,6 +19,8 @@ from services.common.regions import prefix
 from services.common.workdays import as_utc
 from services.ranking import bulletins, dashboard, metrics, queries
 from services.ranking.models import Bulletin, CardChange, EnterpriseCard, EnterpriseCase
+
+log = logging.getLogger(__name__)
 
 _LEVELS = ("red", "yellow")
 _KINDS = ("daily", "weekly", "monthly")
@@ -160,18 +164,37 @@ def render_pdf(html: str) -> bytes:
     return done.stdout
 
 
-def prepare_pdfs(db, limit: int = 1) -> int:
+# Bulletins whose PDF failed to render: id → (failures, monotonic time of the next try). In
+# memory: a restart tries them all again once, which is what one would want after a fix.
+_PDF_FAILURES: dict[str, tuple[int, float]] = {}
+PDF_RETRY_SECONDS = (60, 6 * 3600)  # first pause, longest pause
+
+
+def prepare_pdfs(db, limit: int = 1, now=time.monotonic) -> int:
     """Render and keep the PDF of archived bulletins that have none yet, newest first (the ones
     readers ask for), so that a reader does not wait for it (each instance takes other rows:
-    SKIP LOCKED)."""
+    SKIP LOCKED). One that fails waits, longer each time, and does not hold up the others."""
+    at = now()
+    waiting = [bid for bid, (_n, retry_at) in _PDF_FAILURES.items() if retry_at > at]
     with db.unit_of_work() as uow:
         query = (select(Bulletin).where(Bulletin.pdf.is_(None), Bulletin.title != "")
                  .order_by(Bulletin.published_at.desc(), Bulletin.id.desc()).limit(limit))
+        if waiting:
+            query = query.where(Bulletin.id.not_in(waiting))
         if uow.session.bind.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         rows = uow.session.scalars(query).all()
         for b in rows:
-            b.pdf = render_pdf(b.html)
+            try:
+                b.pdf = render_pdf(b.html)
+            except (PdfFailed, subprocess.TimeoutExpired) as exc:
+                failures = _PDF_FAILURES.get(b.id, (0, 0.0))[0] + 1
+                pause = min(PDF_RETRY_SECONDS[1], PDF_RETRY_SECONDS[0] * 2 ** (failures - 1))
+                _PDF_FAILURES[b.id] = (failures, at + pause)
+                log.error("PDF of bulletin %s failed (%d times); next try in %d s: %s", b.id,
+                          failures, pause, str(exc)[-500:])
+            else:
+                _PDF_FAILURES.pop(b.id, None)
         uow.commit()
         return len(rows)
 
