@@ -73,7 +73,11 @@ def build(cases: int, seed: int = 7):
     rng = random.Random(seed)
     counties = [f"36{c // 10 + 1:02d}{c % 10 + 21:02d}" for c in range(100)]
     grids = {c: [f"{c}{100 + g:03d}{g:03d}" for g in range(100)] for c in counties}
-    per_grid = cases // (len(counties) * 100)
+    cells = sum(len(g) for g in grids.values())
+    if cases < cells:
+        raise SystemExit(f"--cases must be at least {cells:,}: one case per grid cell of "
+                         f"{len(counties)} counties of {cells // len(counties)} cells")
+    per_grid = cases // cells
     rows: dict[tuple[str, str], dict[str, int]] = {}
     history: dict[str, list[int]] = {}
     for county in counties:
@@ -84,7 +88,7 @@ def build(cases: int, seed: int = 7):
             total = metrics.merge_counts(total, row)
             history[grid] = [rng.randint(per_grid // 2, per_grid) for _ in range(11)] + [per_grid]
         rows[(county, PERIOD)] = total
-    received = sum(rows[(c, PERIOD)]["received"] for c in counties)
+    received = sum(rows[(c, PERIOD)].get("received", 0) for c in counties)
     neighbours = {g: [gs[i - 1], gs[(i + 1) % len(gs)]]
                   for gs in grids.values() for i, g in enumerate(gs)}
     sizes = {c: {"grid_cells": 100, "population": rng.randint(150_000, 900_000)} for c in counties}
