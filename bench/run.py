@@ -339,6 +339,7 @@ def bench_sweep(n: int):
         raw.driver_connection.autocommit = True
         with raw.cursor() as cur:
             cur.execute("VACUUM ANALYZE task")  # as autovacuum would leave it, not mid-way
+            cur.execute("CHECKPOINT")  # and the load written out, not being written meanwhile
         raw.close()
         registry = synthetic_registry(200)
         policy = Policy.load()

@@ -120,11 +120,11 @@ def test_restart_in_the_middle_of_a_sweep_fires_each_step_once_on_time(system, c
 
     seen = []  # the engine (so the instance) of every check of one of our tasks
 
-    def slow_check(uow, task, rules, registry):
+    def slow_check(uow, task, rules, registry, history):
         if task.id in ours:
             seen.append(uow.session.bind)
             eventlet.sleep(SLOW_CHECK_SECONDS)
-        return real_check(uow, task, rules, registry)
+        return real_check(uow, task, rules, registry, history)
     real_check = handlers._check
     monkeypatch.setattr(handlers, "_check", slow_check)
 
@@ -235,3 +235,60 @@ def test_a_sweep_costs_the_same_few_statements_however_many_tasks_are_due():
     finally:
         engine.dispose()
         drop_databases(dbs)
+
+
+def test_the_sweep_rules_for_closed_far_overdue_and_not_yet_due_tasks():
+    """A closed task awaiting verification gets no ladder; a task far past its deadline gets
+    every missed rung at once, in order; one not yet due is left alone."""
+    from sqlalchemy.orm import sessionmaker
+
+    from services.common.config import Policy
+    from services.common.unit_of_work import UnitOfWork
+    from services.dispatch.synthetic import synthetic_registry
+    from tests.fixtures import create_databases, drop_databases
+
+    dbs = create_databases("sr" + uuid.uuid4().hex[:6], ("dispatch",))
+    engine = create_engine(dbs["dispatch"])
+    now = as_utc(datetime(2026, 11, 23, 1, 0))
+    rules = Policy.load().for_region("360323")
+    far = now - timedelta(days=60)  # past every rung of the ladder
+    try:
+        with engine.begin() as conn:
+            for tid, status, due, check in (("closed", "closed", far, far),
+                                            ("overdue", "assigned", far, far),
+                                            ("later", "assigned", now + timedelta(days=9),
+                                             now + timedelta(days=5))):
+                conn.execute(text("""
+                    INSERT INTO task (id, case_no, region_code, grid_code, category, priority,
+                      status, assignee, unit, routed_by, has_complainant, started_at, deadline,
+                      warn_at, deadline_estimated, warned, rung, next_check_at, extensions,
+                      evidence, updated_at)
+                    VALUES (:id, :id, '360323', '360323101001', 'air.dust', 'normal', :status,
+                      '{"id": "gz", "role": "grid_chief"}', 'x', 'grid_code', false,
+                      :due - interval '20 days', :due, :check, false, false, 0, :check,
+                      0, '[]', :due - interval '20 days')"""),
+                             {"id": tid, "status": status, "due": due, "check": check})
+        uow = UnitOfWork(sessionmaker(engine, expire_on_commit=False)(), "dispatch", now,
+                         {"id": "sweep", "role": "system"})
+        with uow:
+            assert handlers.sweep(uow, Policy.load(), synthetic_registry(4)) == 2
+            uow.commit()
+        with engine.connect() as conn:
+            tasks = {r.id: r for r in conn.execute(text("SELECT * FROM task"))}
+            steps = conn.execute(text("SELECT task_id, action, detail FROM task_history "
+                                      "ORDER BY id")).all()
+            sent = conn.execute(text("SELECT event_type, payload FROM outbox ORDER BY id")).all()
+    finally:
+        engine.dispose()
+        drop_databases(dbs)
+    ladder = deadlines.escalation_schedule(rules, far)
+    assert (tasks["closed"].warned, tasks["closed"].rung, tasks["closed"].next_check_at) == (
+        True, 0, None)
+    assert tasks["overdue"].warned and tasks["overdue"].rung == ladder[-1].rung
+    assert tasks["overdue"].next_check_at is None and tasks["overdue"].updated_at == now
+    assert (tasks["later"].warned, tasks["later"].rung) == (False, 0)
+    # Past due when first seen: no warning, only the rungs, for the open task alone.
+    assert [(s.task_id, s.action, s.detail["rung"]) for s in steps] == [
+        ("overdue", "escalated", r.rung) for r in ladder]
+    assert [(e, (p if isinstance(p, dict) else json.loads(p))["rung"]) for e, p in sent] == [
+        ("task_escalated", r.rung) for r in ladder]

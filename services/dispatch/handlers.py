@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import (Boolean, Integer, String, bindparam, cast, column, insert, select, update,
+                        values)
 
 from services.common import events
 from services.common.authz import Principal, in_scope, require_scope
 from services.common.config import Policy
+from services.common.db import UTCDateTime
 from services.common.errors import Conflict, NotFound, ValidationError
 from services.common.workdays import as_utc
 from services.common.unit_of_work import add_to
@@ -357,46 +359,86 @@ def decide_extension(uow, task_id: str, approve, note: str | None, principal: Pr
 
 
 # --- the deadline sweep -----------------------------------------------------------------------
+_SWEPT = ("id", "case_no", "region_code", "grid_code", "category", "priority", "status",
+          "assignee", "deadline", "warn_at", "warned", "rung", "updated_at")
+
+
 def sweep(uow, policy: Policy, registry: GridRegistry, limit: int = 500) -> int:
     """Warn and escalate tasks whose next check is due. Each warning and each rung fires once:
     the rows are locked (SKIP LOCKED) and their state changes in the same transaction as the
-    outbox events, so several instances never double up."""
-    query = (select(Task).where(Task.next_check_at <= uow.now, Task.status.in_(OPEN))
-             .order_by(Task.next_check_at).limit(limit))
-    if uow.session.bind.dialect.name == "postgresql":
+    outbox events, so several instances never double up.
+
+    The rules are ``deadlines.next_actions``; this is its adapter, in Core statements (one
+    SELECT, one INSERT of history, one UPDATE): a sweep after a long weekend may warn hundreds
+    of tasks at once, and ORM objects for each were most of its time."""
+    t = Task.__table__
+    query = (select(*(t.c[name] for name in _SWEPT))
+             .where(t.c.next_check_at <= uow.now, t.c.status.in_(OPEN))
+             .order_by(t.c.next_check_at).limit(limit))
+    postgres = uow.session.bind.dialect.name == "postgresql"
+    if postgres:
         query = query.with_for_update(skip_locked=True)
-    tasks = uow.session.scalars(query).all()
-    for task in tasks:
-        _check(uow, task, policy.for_region(task.region_code), registry)
-    return len(tasks)
+    rows = uow.session.execute(query).all()
+    history: list[dict] = []
+    changes = [_check(uow, task, policy.for_region(task.region_code), registry, history)
+               for task in rows]
+    if history:
+        uow.session.execute(insert(TaskHistory.__table__), history)
+    if changes:
+        _write_sweep(uow.session, changes, postgres)
+    return len(rows)
 
 
-def _check(uow, task: Task, rules: dict, registry: GridRegistry) -> None:
+def _check(uow, task, rules: dict, registry: GridRegistry, history: list[dict]) -> dict:
+    """Emit what one swept task (a row) calls for now, add its history entries to ``history``
+    and return the changes to its row."""
     due = _aware(task.deadline)
-    if not task.warned and uow.now >= _aware(task.warn_at):
-        task.warned = True
-        if uow.now < due:
-            _history(uow, task, "warning", deadline=due.isoformat())
-            uow.emit(events.TASK_WARNING, dict(_fields(task), assignee=task.assignee,
-                                               deadline=due.isoformat()))
-    if task.status == "closed":
-        # Closed and awaiting verification: the assignee met the deadline or not, no ladder.
-        task.next_check_at = None
+    # Closed and awaiting verification: the assignee met the deadline or not, no ladder.
+    closed = task.status == "closed"
+    schedule = [] if closed else deadlines.escalation_schedule(rules, due)
+    decision = deadlines.next_actions(deadlines.TaskState(
+        due=due, warn_at=_aware(task.warn_at), warned=task.warned, rung=task.rung,
+        schedule=schedule), uow.now)
+    fields = _fields(task)
+    for action in decision.actions:
+        if action.kind == "warning":
+            detail = {"deadline": due.isoformat()}
+            uow.emit(events.TASK_WARNING, dict(fields, assignee=task.assignee, **detail))
+            history.append(_entry(uow, task.id, "warning", detail))
+        else:
+            upward = _upward_chain(registry, task.grid_code, task.region_code)
+            detail = {"rung": action.rung, "rung_name": action.name,
+                      "to_grid_code": upward[min(action.rung - 1, len(upward) - 1)]}
+            uow.emit(events.TASK_ESCALATED, dict(fields, deadline=due.isoformat(), **detail))
+            history.append(_entry(uow, task.id, "escalated", detail))
+    return {"b_id": task.id, "b_warned": decision.warned, "b_rung": decision.rung,
+            "b_next": None if closed else decision.next_check_at,
+            "b_updated": uow.now if decision.actions else _aware(task.updated_at)}
+
+
+def _entry(uow, task_id: str, action: str, detail: dict) -> dict:
+    actor = uow.actor or {}
+    return {"task_id": task_id, "at": uow.now, "action": action, "actor_id": actor.get("id"),
+            "actor_role": actor.get("role"), "detail": detail}
+
+
+def _write_sweep(session, changes: list[dict], postgres: bool) -> None:
+    t = Task.__table__
+    if not postgres:
+        session.execute(update(t).where(t.c.id == bindparam("b_id")).values(
+            warned=bindparam("b_warned"), rung=bindparam("b_rung"),
+            next_check_at=bindparam("b_next"), updated_at=bindparam("b_updated")), changes)
         return
-    schedule = deadlines.escalation_schedule(rules, due)
-    upward = _upward_chain(registry, task.grid_code, task.region_code)
-    for rung, name, _zh, at in schedule:
-        if rung <= task.rung or uow.now < at:
-            continue
-        task.rung = rung
-        target = upward[min(rung - 1, len(upward) - 1)] if upward else task.region_code
-        _history(uow, task, "escalated", rung=rung, rung_name=name, to_grid_code=target)
-        uow.emit(events.TASK_ESCALATED, dict(_fields(task), rung=rung, rung_name=name,
-                                             to_grid_code=target, deadline=due.isoformat()))
-    pending = [at for rung, _n, _z, at in schedule if rung > task.rung]
-    task.next_check_at = min(pending) if pending else None
-    if not task.warned:
-        task.next_check_at = _aware(task.warn_at)
+    # One UPDATE ... FROM (VALUES ...): a statement per row, even batched, cost PostgreSQL a
+    # plan each.
+    v = values(column("id", String), column("warned", Boolean), column("rung", Integer),
+               column("next_check_at", UTCDateTime()), column("updated_at", UTCDateTime()),
+               name="v").data([(c["b_id"], c["b_warned"], c["b_rung"], c["b_next"],
+                                c["b_updated"]) for c in changes])
+    session.execute(update(t).where(t.c.id == v.c.id).values(
+        warned=v.c.warned, rung=v.c.rung,
+        next_check_at=cast(v.c.next_check_at, t.c.next_check_at.type),
+        updated_at=cast(v.c.updated_at, t.c.updated_at.type)))
 
 
 def _upward_chain(registry: GridRegistry, grid_code: str | None, region_code: str) -> list[str]:
