@@ -5,13 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import (Boolean, Integer, String, bindparam, cast, column, insert, select, update,
-                        values)
+from sqlalchemy import bindparam, insert, select, text, update
 
 from services.common import events
 from services.common.authz import Principal, in_scope, require_scope
 from services.common.config import Policy
-from services.common.db import UTCDateTime
 from services.common.errors import Conflict, NotFound, ValidationError
 from services.common.workdays import as_utc
 from services.common.unit_of_work import add_to
@@ -429,16 +427,18 @@ def _write_sweep(session, changes: list[dict], postgres: bool) -> None:
             warned=bindparam("b_warned"), rung=bindparam("b_rung"),
             next_check_at=bindparam("b_next"), updated_at=bindparam("b_updated")), changes)
         return
-    # One UPDATE ... FROM (VALUES ...): a statement per row, even batched, cost PostgreSQL a
-    # plan each.
-    v = values(column("id", String), column("warned", Boolean), column("rung", Integer),
-               column("next_check_at", UTCDateTime()), column("updated_at", UTCDateTime()),
-               name="v").data([(c["b_id"], c["b_warned"], c["b_rung"], c["b_next"],
-                                c["b_updated"]) for c in changes])
-    session.execute(update(t).where(t.c.id == v.c.id).values(
-        warned=v.c.warned, rung=v.c.rung,
-        next_check_at=cast(v.c.next_check_at, t.c.next_check_at.type),
-        updated_at=cast(v.c.updated_at, t.c.updated_at.type)))
+    # One UPDATE from arrays, a fixed statement PostgreSQL plans once: a statement per row,
+    # even batched, costs a plan each, and a VALUES list compiles anew for every sweep.
+    session.execute(text("""
+        UPDATE task SET warned = v.warned, rung = v.rung, next_check_at = v.next_check_at,
+                        updated_at = v.updated_at
+        FROM unnest(CAST(:ids AS text[]), CAST(:warned AS boolean[]), CAST(:rung AS int[]),
+                    CAST(:next AS timestamptz[]), CAST(:updated AS timestamptz[]))
+             AS v(id, warned, rung, next_check_at, updated_at)
+        WHERE task.id = v.id"""), {
+        "ids": [c["b_id"] for c in changes], "warned": [c["b_warned"] for c in changes],
+        "rung": [c["b_rung"] for c in changes], "next": [c["b_next"] for c in changes],
+        "updated": [c["b_updated"] for c in changes]})
 
 
 def _upward_chain(registry: GridRegistry, grid_code: str | None, region_code: str) -> list[str]:
