@@ -150,8 +150,6 @@ class Directory:
         if role in ("grid_chief", "supervisor"):
             recipient = self._chief_of(planned.scope)
             return [recipient] if recipient else []
-        if role in ("intake", "dispatcher"):
-            return [self._desk(role, planned.scope)]
         if role == "liaison":
             region = (planned.scope or "")[:6]
             found = [self._desk("liaison", region)]
@@ -159,6 +157,8 @@ class Directory:
                 found += [self._liaison_officer(p)
                           for p in self.liaisons(payload.get("agreement_id"), region)]
             return found
+        if role in DESK_ROLES:  # the desks whose inbox ``inbox`` shows their staff
+            return [self._desk(role, planned.scope)]
         return []
 
 
