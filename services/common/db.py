@@ -91,8 +91,7 @@ def make_engine(url: str, **kwargs):
     kwargs.setdefault("max_overflow", 10)
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_recycle", 1800)
-    # An ORM flush that updates many rows (the deadline sweep) sends them in pages, not one
-    # round trip per row.
+    # An ORM flush that updates many rows sends them in pages, not one round trip per row.
     kwargs.setdefault("executemany_mode", "values_plus_batch")
     kwargs.setdefault("executemany_batch_page_size", 500)
     return create_engine(url, **kwargs)

@@ -11,8 +11,8 @@ from services.common import events
 from services.common.authz import Principal, in_scope, require_scope
 from services.common.config import Policy
 from services.common.errors import Conflict, NotFound, ValidationError
-from services.common.workdays import as_utc
 from services.common.unit_of_work import add_to
+from services.common.workdays import as_utc
 from services.dispatch import deadlines, joint_handlers
 from services.dispatch.grids import GridRegistry
 from services.dispatch.models import ExtensionRequest, Task, TaskHistory
