@@ -26,10 +26,7 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def _history(uow, task: Task, action: str, **detail) -> None:
-    actor = uow.actor or {}
-    entry = TaskHistory(task_id=task.id, at=uow.now, action=action, actor_id=actor.get("id"),
-                         actor_role=actor.get("role"), detail=detail)
-    add_to(uow.session, task, "history", entry)
+    add_to(uow.session, task, "history", TaskHistory(**_entry(uow, task.id, action, detail)))
     task.updated_at = uow.now
 
 
@@ -398,13 +395,14 @@ def _check(uow, task, rules: dict, registry: GridRegistry, history: list[dict]) 
         due=due, warn_at=_aware(task.warn_at), warned=task.warned, rung=task.rung,
         schedule=schedule), uow.now)
     fields = _fields(task)
+    upward = None  # grid codes above the task's, looked up once if a rung fires
     for action in decision.actions:
         if action.kind == "warning":
             detail = {"deadline": due.isoformat()}
             uow.emit(events.TASK_WARNING, dict(fields, assignee=task.assignee, **detail))
             history.append(_entry(uow, task.id, "warning", detail))
         else:
-            upward = _upward_chain(registry, task.grid_code, task.region_code)
+            upward = upward or _upward_chain(registry, task.grid_code, task.region_code)
             detail = {"rung": action.rung, "rung_name": action.name,
                       "to_grid_code": upward[min(action.rung - 1, len(upward) - 1)]}
             uow.emit(events.TASK_ESCALATED, dict(fields, deadline=due.isoformat(), **detail))
@@ -415,6 +413,7 @@ def _check(uow, task, rules: dict, registry: GridRegistry, history: list[dict]) 
 
 
 def _entry(uow, task_id: str, action: str, detail: dict) -> dict:
+    """A task history row: what happened now, by the unit of work's actor."""
     actor = uow.actor or {}
     return {"task_id": task_id, "at": uow.now, "action": action, "actor_id": actor.get("id"),
             "actor_role": actor.get("role"), "detail": detail}
