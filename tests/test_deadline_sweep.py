@@ -10,13 +10,15 @@ from datetime import datetime, timedelta
 import eventlet
 import pytest
 from nameko.containers import ServiceContainer
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.orm import sessionmaker
 
-from services.common.config import policy
-from services.common.unit_of_work import Database
+from services.common.config import Policy, policy
+from services.common.unit_of_work import Database, UnitOfWork
 from services.common.workdays import as_utc
 from services.dispatch import deadlines, handlers
-from tests.fixtures import another_instance, wait_for
+from services.dispatch.synthetic import synthetic_registry
+from tests.fixtures import another_instance, create_databases, drop_databases, wait_for
 
 VILLAGE = "360323101002"  # 马岭村, 宣风镇
 
@@ -176,37 +178,51 @@ def test_restart_in_the_middle_of_a_sweep_fires_each_step_once_on_time(system, c
         engine.dispose()
 
 
+@pytest.fixture
+def fresh_dispatch():
+    """An engine on a dispatch database of its own: a sweep there sees only this test's tasks."""
+    dbs = create_databases("sw" + uuid.uuid4().hex[:6], ("dispatch",))
+    engine = create_engine(dbs["dispatch"])
+    yield engine
+    engine.dispose()
+    drop_databases(dbs)
+
+
+def _add_task(conn, task_id: str, status: str, due: datetime, check: datetime) -> None:
+    """An open task due at ``due``, unwarned, whose warning (and next check) is at ``check``."""
+    conn.execute(text("""
+        INSERT INTO task (id, case_no, region_code, grid_code, category, priority, status,
+          assignee, unit, routed_by, has_complainant, started_at, deadline, warn_at,
+          deadline_estimated, warned, rung, next_check_at, extensions, evidence, updated_at)
+        VALUES (:id, :id, '360323', '360323101001', 'air.dust', 'normal', :status,
+          '{"id": "gz-360323101001", "role": "grid_chief"}', 'x', 'grid_code', false,
+          :due - interval '20 days', :due, :check, false, false, 0, :check, 0, '[]',
+          :due - interval '20 days')"""),
+                 {"id": task_id, "status": status, "due": due, "check": check})
+
+
+def _sweep_once(engine, now: datetime) -> int:
+    uow = UnitOfWork(sessionmaker(engine, expire_on_commit=False)(), "dispatch", now,
+                     {"id": "sweep", "role": "system"})
+    with uow:
+        swept = handlers.sweep(uow, Policy.load(), synthetic_registry(4))
+        uow.commit()
+    return swept
+
+
 def _statements_to_warn(engine, n: int, now: datetime) -> tuple[int, int, int]:
     """Warn ``n`` due tasks in one sweep; return (statements sent, warnings in the outbox,
     warning entries in the tasks' histories)."""
-    from sqlalchemy import event
-    from sqlalchemy.orm import sessionmaker
-
-    from services.common.config import Policy
-    from services.common.unit_of_work import UnitOfWork
-    from services.dispatch.synthetic import synthetic_registry
-
     tag = uuid.uuid4().hex[:6]
     with engine.begin() as conn:
-        conn.execute(text("""
-            INSERT INTO task (id, case_no, region_code, grid_code, category, priority, status,
-              assignee, unit, routed_by, has_complainant, started_at, deadline, warn_at,
-              deadline_estimated, warned, rung, next_check_at, extensions, evidence, updated_at)
-            SELECT :tag || g, :tag || g, '360323', '360323101001', 'air.dust', 'normal',
-              'assigned', '{"id": "gz-360323101001", "role": "grid_chief"}', 'x', 'grid_code',
-              false, :now - interval '16 days', :now + interval '4 days',
-              :now - interval '1 minute', false, false, 0, :now - interval '1 minute', 0, '[]',
-              :now
-            FROM generate_series(1, :n) g"""), {"tag": tag, "now": now, "n": n})
+        for i in range(n):
+            _add_task(conn, f"{tag}{i}", "assigned", now + timedelta(days=4),
+                      now - timedelta(minutes=1))
     statements = []
     listener = lambda *args: statements.append(args[2])  # noqa: E731
     event.listen(engine, "before_cursor_execute", listener)
     try:
-        uow = UnitOfWork(sessionmaker(engine, expire_on_commit=False)(), "dispatch", now,
-                         {"id": "test", "role": "system"})
-        with uow:
-            swept = handlers.sweep(uow, Policy.load(), synthetic_registry(4))
-            uow.commit()
+        swept = _sweep_once(engine, now)
     finally:
         event.remove(engine, "before_cursor_execute", listener)
     assert swept == n
@@ -219,68 +235,32 @@ def _statements_to_warn(engine, n: int, now: datetime) -> tuple[int, int, int]:
     return len(statements), warned, history
 
 
-def test_a_sweep_costs_the_same_few_statements_however_many_tasks_are_due():
+def test_a_sweep_costs_the_same_few_statements_however_many_tasks_are_due(fresh_dispatch):
     """Warning a task adds its history entry without loading its history: the statements of a
     sweep do not grow with the tasks it warns (they did, one load and one flush per task)."""
-    from tests.fixtures import create_databases, drop_databases
-
-    dbs = create_databases("sw" + uuid.uuid4().hex[:6], ("dispatch",))
-    engine = create_engine(dbs["dispatch"])
-    try:
-        now = as_utc(datetime(2026, 11, 23, 1, 0))
-        few = _statements_to_warn(engine, 5, now)
-        many = _statements_to_warn(engine, 60, now + timedelta(minutes=1))
-        assert few[1:] == (5, 5) and many[1:] == (60, 60)
-        assert many[0] == few[0], (few, many)
-    finally:
-        engine.dispose()
-        drop_databases(dbs)
+    now = as_utc(datetime(2026, 11, 23, 1, 0))
+    few = _statements_to_warn(fresh_dispatch, 5, now)
+    many = _statements_to_warn(fresh_dispatch, 60, now + timedelta(minutes=1))
+    assert few[1:] == (5, 5) and many[1:] == (60, 60)
+    assert many[0] == few[0], (few, many)
 
 
-def test_the_sweep_rules_for_closed_far_overdue_and_not_yet_due_tasks():
+def test_the_sweep_rules_for_closed_far_overdue_and_not_yet_due_tasks(fresh_dispatch):
     """A closed task awaiting verification gets no ladder; a task far past its deadline gets
     every missed rung at once, in order; one not yet due is left alone."""
-    from sqlalchemy.orm import sessionmaker
-
-    from services.common.config import Policy
-    from services.common.unit_of_work import UnitOfWork
-    from services.dispatch.synthetic import synthetic_registry
-    from tests.fixtures import create_databases, drop_databases
-
-    dbs = create_databases("sr" + uuid.uuid4().hex[:6], ("dispatch",))
-    engine = create_engine(dbs["dispatch"])
     now = as_utc(datetime(2026, 11, 23, 1, 0))
     rules = Policy.load().for_region("360323")
     far = now - timedelta(days=60)  # past every rung of the ladder
-    try:
-        with engine.begin() as conn:
-            for tid, status, due, check in (("closed", "closed", far, far),
-                                            ("overdue", "assigned", far, far),
-                                            ("later", "assigned", now + timedelta(days=9),
-                                             now + timedelta(days=5))):
-                conn.execute(text("""
-                    INSERT INTO task (id, case_no, region_code, grid_code, category, priority,
-                      status, assignee, unit, routed_by, has_complainant, started_at, deadline,
-                      warn_at, deadline_estimated, warned, rung, next_check_at, extensions,
-                      evidence, updated_at)
-                    VALUES (:id, :id, '360323', '360323101001', 'air.dust', 'normal', :status,
-                      '{"id": "gz", "role": "grid_chief"}', 'x', 'grid_code', false,
-                      :due - interval '20 days', :due, :check, false, false, 0, :check,
-                      0, '[]', :due - interval '20 days')"""),
-                             {"id": tid, "status": status, "due": due, "check": check})
-        uow = UnitOfWork(sessionmaker(engine, expire_on_commit=False)(), "dispatch", now,
-                         {"id": "sweep", "role": "system"})
-        with uow:
-            assert handlers.sweep(uow, Policy.load(), synthetic_registry(4)) == 2
-            uow.commit()
-        with engine.connect() as conn:
-            tasks = {r.id: r for r in conn.execute(text("SELECT * FROM task"))}
-            steps = conn.execute(text("SELECT task_id, action, detail FROM task_history "
-                                      "ORDER BY id")).all()
-            sent = conn.execute(text("SELECT event_type, payload FROM outbox ORDER BY id")).all()
-    finally:
-        engine.dispose()
-        drop_databases(dbs)
+    with fresh_dispatch.begin() as conn:
+        _add_task(conn, "closed", "closed", far, far)
+        _add_task(conn, "overdue", "assigned", far, far)
+        _add_task(conn, "later", "assigned", now + timedelta(days=9), now + timedelta(days=5))
+    assert _sweep_once(fresh_dispatch, now) == 2
+    with fresh_dispatch.connect() as conn:
+        tasks = {r.id: r for r in conn.execute(text("SELECT * FROM task"))}
+        steps = conn.execute(text("SELECT task_id, action, detail FROM task_history "
+                                  "ORDER BY id")).all()
+        sent = conn.execute(text("SELECT event_type, payload FROM outbox ORDER BY id")).all()
     ladder = deadlines.escalation_schedule(rules, far)
     assert (tasks["closed"].warned, tasks["closed"].rung, tasks["closed"].next_check_at) == (
         True, 0, None)
