@@ -201,29 +201,56 @@ def service_logging():
     root.setLevel(level)
 
 
-@pytest.fixture(scope="session")
-def system(amqp_uri, databases, session_tag, service_logging, tmp_path_factory):
+@contextlib.contextmanager
+def running_system(amqp_uri: str, databases: dict, clock_name: str, media_dir: str):
+    """The five services in-process against ``databases`` and ``amqp_uri``, on the shared
+    clock ``clock_name`` (set to 2026-11-23 01:00 UTC), with the seed grids and test accounts."""
     from infra import seed
 
-    clock = shared_clock(f"test-{session_tag}")
+    clock = shared_clock(clock_name)
     clock.set(datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc))
     seed.seed_grids(databases["dispatch"])
     tokens = seed.seed_accounts(databases["gateway"], test_tokens=True)
     port = free_port()
-    config = base_config(amqp_uri, databases, port, f"test-{session_tag}")
-    config["MEDIA_DIR"] = str(tmp_path_factory.mktemp("media"))
+    config = base_config(amqp_uri, databases, port, clock_name)
+    config["MEDIA_DIR"] = media_dir
     classes = service_classes()
     sys_ = System(base_url=f"http://127.0.0.1:{port}", config=config, databases=databases,
                   tokens=tokens, clock=clock)
-    for name in SERVICES:
-        container = ServiceContainer(classes[name], config)
-        container.start()
-        sys_.containers[name] = container
-    wait_for(lambda: requests.get(sys_.url("/healthz"), timeout=10).status_code == 200,
-             timeout=30, message="healthz")
-    yield sys_
-    for container in sys_.containers.values():
-        container.kill()
+    try:
+        for name in SERVICES:
+            container = ServiceContainer(classes[name], config)
+            container.start()
+            sys_.containers[name] = container
+        wait_for(lambda: requests.get(sys_.url("/healthz"), timeout=10).status_code == 200,
+                 timeout=30, message="healthz")
+        yield sys_
+    finally:
+        for container in sys_.containers.values():
+            container.kill()
+
+
+@pytest.fixture(scope="session")
+def system(amqp_uri, databases, session_tag, service_logging, tmp_path_factory):
+    with running_system(amqp_uri, databases, f"test-{session_tag}",
+                        str(tmp_path_factory.mktemp("media"))) as sys_:
+        yield sys_
+
+
+@contextlib.contextmanager
+def system_of_its_own(tmp_path_factory):
+    """A whole system with its own databases, vhost and clock, for a test that must see no
+    event but its own (the session's system still works through what earlier tests left)."""
+    tag = uuid.uuid4().hex[:8]
+    databases = create_databases(tag)
+    vhost = f"envgrid-test-{tag}"
+    try:
+        with running_system(create_vhost(vhost), databases, f"test-{tag}",
+                            str(tmp_path_factory.mktemp("media"))) as sys_:
+            yield sys_
+    finally:
+        delete_vhost(vhost)
+        drop_databases(databases)
 
 
 @pytest.fixture
