@@ -29,6 +29,7 @@ from services.common.migrations import upgrade
 PG_ADMIN = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 AMQP_BASE = os.environ.get("TEST_AMQP_BASE", "amqp://guest:guest@127.0.0.1:5672")
 SERVICES = ("complaints", "dispatch", "notify", "ranking", "gateway")
+START = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)  # the test systems' clock at start
 
 
 def free_port() -> int:
@@ -202,18 +203,21 @@ def service_logging():
 
 
 @contextlib.contextmanager
-def running_system(amqp_uri: str, databases: dict, clock_name: str, media_dir: str):
+def running_system(amqp_uri: str, databases: dict, clock_name: str, media_dir: str,
+                   start: datetime = START, **overrides):
     """The five services in-process against ``databases`` and ``amqp_uri``, on the shared
-    clock ``clock_name`` (set to 2026-11-23 01:00 UTC), with the seed grids and test accounts."""
+    clock ``clock_name`` set to ``start``, with the seed grids and test accounts; ``overrides``
+    go over the test configuration."""
     from infra import seed
 
     clock = shared_clock(clock_name)
-    clock.set(datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc))
+    clock.set(start)
     seed.seed_grids(databases["dispatch"])
     tokens = seed.seed_accounts(databases["gateway"], test_tokens=True)
     port = free_port()
     config = base_config(amqp_uri, databases, port, clock_name)
     config["MEDIA_DIR"] = media_dir
+    config.update(overrides)
     classes = service_classes()
     sys_ = System(base_url=f"http://127.0.0.1:{port}", config=config, databases=databases,
                   tokens=tokens, clock=clock)
@@ -238,15 +242,16 @@ def system(amqp_uri, databases, session_tag, service_logging, tmp_path_factory):
 
 
 @contextlib.contextmanager
-def system_of_its_own(tmp_path_factory):
+def system_of_its_own(tmp_path_factory, **settings):
     """A whole system with its own databases, vhost and clock, for a test that must see no
-    event but its own (the session's system still works through what earlier tests left)."""
+    event but its own (the session's system still works through what earlier tests left) or
+    needs settings of its own (``running_system``'s ``start`` and ``overrides``)."""
     tag = uuid.uuid4().hex[:8]
     databases = create_databases(tag)
     vhost = f"envgrid-test-{tag}"
     try:
         with running_system(create_vhost(vhost), databases, f"test-{tag}",
-                            str(tmp_path_factory.mktemp("media"))) as sys_:
+                            str(tmp_path_factory.mktemp("media")), **settings) as sys_:
             yield sys_
     finally:
         delete_vhost(vhost)

@@ -17,15 +17,11 @@ import psycopg2
 import psycopg2.extras
 import pytest
 import requests
-from nameko.containers import ServiceContainer
 
-from infra import seed
-from services.common.clock import shared_clock
 from services.gateway.sms_callback import SECRET_ENV
 from services.notify.messages import Subscriptions, sms_segments
 from tests.casework import new_phone
-from tests.fixtures import (SERVICES, System, base_config, create_databases, create_vhost,
-                            delete_vhost, drop_databases, free_port, service_classes, wait_for)
+from tests.fixtures import free_port, system_of_its_own, wait_for
 from tests.notify_standins import SmsGatewayStandIn, SmtpStandIn
 
 COUNTY, NEIGHBOUR = "360323", "360313"
@@ -80,39 +76,18 @@ def smtp():
 
 
 @pytest.fixture(scope="module")
-def e2e(sms, smtp, logs):
-    tag = "n" + uuid.uuid4().hex[:7]
-    databases = create_databases(tag)
-    vhost = f"envgrid-notify-{tag}"
-    amqp = create_vhost(vhost)
-    clock = shared_clock(f"notify-{tag}")
-    clock.set(START)
-    seed.seed_grids(databases["dispatch"])
-    tokens = seed.seed_accounts(databases["gateway"], test_tokens=True)
-    port = free_port()
-    config = base_config(amqp, databases, port, f"notify-{tag}")
-    config["NOTIFY"] = {"sms_gateway_url": sms.url, "sms_api_key": API_KEY,
-                        "sms_signing_secret": SIGNING_SECRET, "sms_timeout": 0.5,
-                        "smtp_host": "127.0.0.1", "smtp_port": smtp.port,
-                        "smtp_sender": "noreply@hbj.pingxiang.gov.cn"}
+def e2e(sms, smtp, logs, tmp_path_factory):
     env = pytest.MonkeyPatch()
     env.setenv(SECRET_ENV, INBOUND_SECRET)
-    system = System(base_url=f"http://127.0.0.1:{port}", config=config, databases=databases,
-                    tokens=tokens, clock=clock)
-    classes = service_classes()
     try:
-        for name in SERVICES:
-            system.containers[name] = ServiceContainer(classes[name], config)
-            system.containers[name].start()
-        wait_for(lambda: requests.get(system.url("/healthz"), timeout=10).status_code == 200,
-                 timeout=30, message="healthz")
-        yield system
+        with system_of_its_own(tmp_path_factory, start=START, NOTIFY={
+                "sms_gateway_url": sms.url, "sms_api_key": API_KEY,
+                "sms_signing_secret": SIGNING_SECRET, "sms_timeout": 0.5,
+                "smtp_host": "127.0.0.1", "smtp_port": smtp.port,
+                "smtp_sender": "noreply@hbj.pingxiang.gov.cn"}) as system:
+            yield system
     finally:
-        for container in system.containers.values():
-            container.kill()
         env.undo()
-        drop_databases(databases)
-        delete_vhost(vhost)
 
 
 # --- reading what happened --------------------------------------------------------------------
