@@ -340,7 +340,9 @@ def bench_sweep(n: int):
         raw = engine.raw_connection()
         with raw.cursor() as cur:
             # 1,000,000 open tasks; 500 of them reach their warning in each of the next three
-            # hours (one sweep round each), the rest over the next year.
+            # hours (one sweep round each), the rest over the next year. Every task has a due
+            # time of its own: the sweep works out each one's ladder (tasks due at the same
+            # end of a working day would share one).
             cur.execute("""
                 INSERT INTO task (id, case_no, region_code, grid_code, category, priority, status,
                   assignee, unit, routed_by, has_complainant, started_at, deadline, warn_at,
@@ -348,7 +350,7 @@ def bench_sweep(n: int):
                   updated_at)
                 SELECT 'B-' || g, 'B-' || g, '360323', '360323101001', 'air.dust', 'normal',
                   'assigned', '{"id": "gz-360323101001", "role": "grid_chief"}', 'x', 'grid_code',
-                  false, %(now)s - interval '16 days', %(now)s + interval '4 days', at,
+                  false, %(now)s - interval '16 days', %(now)s + interval '4 days' + g * interval '1 second', at,
                   false, false, 0, at, 0, '[]', %(now)s
                 FROM generate_series(1, %(n)s) g, LATERAL (SELECT CASE
                   WHEN g <= %(due)s THEN %(now)s - interval '1 minute'

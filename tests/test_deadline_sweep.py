@@ -122,11 +122,11 @@ def test_restart_in_the_middle_of_a_sweep_fires_each_step_once_on_time(system, c
 
     seen = []  # the engine (so the instance) of every check of one of our tasks
 
-    def slow_check(uow, task, rules, registry, history):
+    def slow_check(uow, task, *rest):
         if task.id in ours:
             seen.append(uow.session.bind)
             eventlet.sleep(SLOW_CHECK_SECONDS)
-        return real_check(uow, task, rules, registry, history)
+        return real_check(uow, task, *rest)
     real_check = handlers._check
     monkeypatch.setattr(handlers, "_check", slow_check)
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from datetime import timezone
 
 from sqlalchemy import (JSON, BigInteger, DateTime, Integer, String, Text, TypeDecorator,
-                        create_engine, event, func)
+                        create_engine, event, func, text)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -99,3 +99,36 @@ def make_engine(url: str, **kwargs):
 
 def is_postgres(engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def insert_rows(session, table, rows: list[dict]) -> None:
+    """INSERT ``rows`` (dicts of column values, each naming the same columns; the other columns
+    take their defaults) into a Core ``table`` in one statement.
+
+    On PostgreSQL the values travel as one array per column, unnested by the server: the
+    statement's text does not depend on how many rows there are, and nothing is formatted row
+    by row on the client (a multi-row VALUES list was a third of a busy sweep's INSERT time).
+    """
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    names = list(rows[0])
+    if any(len(row) != len(names) or row.keys() != rows[0].keys() for row in rows):
+        raise ValueError("insert_rows: every row names the same columns")
+    for col in table.columns:   # scalar Python-side defaults, as an ORM insert would apply
+        if col.name not in names and col.default is not None and col.default.is_scalar:
+            names.append(col.name)
+    if dialect.name != "postgresql":
+        session.execute(table.insert(), rows)
+        return
+    params, casts = {}, []
+    for i, name in enumerate(names):
+        col = table.c[name]
+        process = col.type._cached_bind_processor(dialect)
+        default = col.default.arg if col.default is not None and col.default.is_scalar else None
+        values = [row.get(name, default) for row in rows]
+        params[f"c{i}"] = [process(v) for v in values] if process else values
+        casts.append(f"CAST(:c{i} AS {col.type.compile(dialect)}[])")
+    connection.execute(text(f"INSERT INTO {table.name} ({', '.join(names)}) "
+                            f"SELECT * FROM unnest({', '.join(casts)})"), params)

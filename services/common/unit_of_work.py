@@ -27,7 +27,7 @@ from kombu.pools import reset as reset_pools
 from nameko.amqp.publish import Publisher, UndeliverableMessage
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
-from sqlalchemy import insert, inspect, or_, select, update
+from sqlalchemy import inspect, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -35,7 +35,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.common import config, events
 from services.common.clock import clock_from_spec
-from services.common.db import OutboxMessage, ProcessedMessage, is_postgres, make_engine
+from services.common.db import (OutboxMessage, ProcessedMessage, insert_rows, is_postgres,
+                                make_engine)
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ class UnitOfWork:
             if self.emitted:
                 # One INSERT for all the events of the transaction: an ORM object each was
                 # half the flush of a sweep that warns hundreds of tasks.
-                self.session.execute(insert(OutboxMessage.__table__), [
+                insert_rows(self.session, OutboxMessage.__table__, [
                     {"event_id": p["event_id"], "source": self.service,
                      "event_type": p["event_type"], "payload": p} for p in self.emitted])
             self.session.commit()

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import bindparam, select, text, update
 
 from services.common import events
 from services.common.authz import Principal, in_scope, require_scope
 from services.common.config import Policy
+from services.common.db import insert_rows
 from services.common.errors import Conflict, NotFound, ValidationError
 from services.common.unit_of_work import add_to
 from services.common.workdays import as_utc
@@ -375,22 +376,32 @@ def sweep(uow, policy: Policy, registry: GridRegistry, limit: int = 500) -> int:
         query = query.with_for_update(skip_locked=True)
     rows = uow.session.execute(query).all()
     history: list[dict] = []
-    changes = [_check(uow, task, policy.for_region(task.region_code), registry, history)
-               for task in rows]
-    if history:
-        uow.session.execute(insert(TaskHistory.__table__), history)
+    # Deadlines counted in working days end at the end of a day, so the tasks of one sweep
+    # often share a due time, and with it a ladder (working days to count: the costly part).
+    ladders: dict[tuple, list] = {}
+    changes = [_check(uow, task, policy.for_region(task.region_code), registry, history,
+                      ladders) for task in rows]
+    insert_rows(uow.session, TaskHistory.__table__, history)
     if changes:
         _write_sweep(uow.session, changes, postgres)
     return len(rows)
 
 
-def _check(uow, task, rules: dict, registry: GridRegistry, history: list[dict]) -> dict:
+def _check(uow, task, rules: dict, registry: GridRegistry, history: list[dict],
+           ladders: dict) -> dict:
     """Emit what one swept task (a row) calls for now, add its history entries to ``history``
-    and return the changes to its row."""
+    and return the changes to its row. ``ladders`` keeps the escalation schedules worked out
+    so far, by region and due time."""
     due = _aware(task.deadline)
     # Closed and awaiting verification: the assignee met the deadline or not, no ladder.
     closed = task.status == "closed"
-    schedule = [] if closed else deadlines.escalation_schedule(rules, due)
+    if closed:
+        schedule = []
+    else:
+        key = (task.region_code, due)
+        if key not in ladders:
+            ladders[key] = deadlines.escalation_schedule(rules, due)
+        schedule = ladders[key]
     decision = deadlines.next_actions(deadlines.TaskState(
         due=due, warn_at=_aware(task.warn_at), warned=task.warned, rung=task.rung,
         schedule=schedule), uow.now)
