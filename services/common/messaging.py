@@ -97,12 +97,15 @@ class ReliableEventHandler(EventHandler):
                                     content_encoding=message.content_encoding)
 
 
-def on_event(source: str, event_type: str, unless=None):
+def on_event(source: str, event_type: str, unless=None, keyed_by_event_id: bool = False):
     """Declare an idempotent handler ``fn(self, uow, payload)`` for ``source``'s ``event_type``.
 
     The service must have its ``Database`` dependency as ``self.db``. ``unless(self, payload)``,
     when given and true, says the event asks nothing of this consumer: it is acked without a
     transaction (a pure check on the payload and configuration, so a redelivery decides alike).
+    ``keyed_by_event_id`` says the handler's only write is a row unique by the event's id that
+    a second delivery leaves as it is (ranking's record of events): that row is the inbox, and
+    the ``processed_message`` claim, a second write per event, is skipped.
     """
 
     def decorator(fn):
@@ -114,7 +117,8 @@ def on_event(source: str, event_type: str, unless=None):
                 return None
             try:
                 with self.db.unit_of_work(actor=payload.get("actor")) as uow:
-                    uow.claim(payload["event_id"], consumer)
+                    if not keyed_by_event_id:
+                        uow.claim(payload["event_id"], consumer)
                     result = fn(self, uow, payload)
                     uow.commit()
                     return result

@@ -19,7 +19,6 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
 
 from services.common.workdays import as_utc
 from services.ranking import cards, handlers, metrics
@@ -77,13 +76,16 @@ def _seen(as_of: dict, key: str, at: str) -> None:
         as_of[key] = when
 
 
-def _on_task(session, payload: dict) -> None:
+def _on_task(session, payload: dict, open_tasks: dict[str, OpenTask]) -> None:
+    """Fold a task event into its ``open_task`` row; ``open_tasks`` holds the batch's rows,
+    loaded together, and takes the new ones."""
     kind = payload["event_type"]
-    row = session.get(OpenTask, payload["task_id"])
+    row = open_tasks.get(payload["task_id"])
     if row is None:
         row = OpenTask(task_id=payload["task_id"], case_no=payload["case_no"], state="open",
                        rung=0, started_at=_when(payload, "occurred_at"))
         session.add(row)
+        open_tasks[row.task_id] = row
     for name in ("region_code", "grid_code", "category", "unit"):
         if payload.get(name):
             setattr(row, name, payload[name])
@@ -156,15 +158,19 @@ def project_batch(db, cfg: dict | None = None) -> int:
                    RecordedEvent.event_type.in_(FOLDED))
             .order_by(RecordedEvent.position).limit(BATCH)).all()
         as_of: dict[str, datetime] = {}
+        # The batch's task rows in one query, not one look-up (and a flush) per event.
+        task_ids = {p["task_id"] for _, p in rows if p.get("task_id")}
+        open_tasks = {r.task_id: r for r in session.scalars(
+            select(OpenTask).where(OpenTask.task_id.in_(task_ids)))} if task_ids else {}
         for _, payload in rows:
             kind = payload.get("event_type")
             if kind == FEEDBACK:
                 _on_feedback(session, payload, cfg, as_of)
+                session.flush()   # a later sign-off of the same case finds this one's row
             elif kind == WINDOW_PASSED:
                 _seen(as_of, payload["enterprise_key"], payload["at"])
             elif payload.get("task_id"):
-                _on_task(session, payload)
-            session.flush()
+                _on_task(session, payload, open_tasks)
         for key in sorted(as_of):
             _refresh(session, key, as_of[key], cfg)
         checkpoint.position = rows[-1][0] if len(rows) == BATCH else top
@@ -189,10 +195,7 @@ def record_window_passes(db) -> int:
             handlers.record(uow, {"event_id": event_id, "event_type": WINDOW_PASSED,
                                   "occurred_at": as_utc(at).isoformat(), "source": "ranking",
                                   "enterprise_key": key, "at": as_utc(at).isoformat()})
-        try:
-            uow.commit()
-        except IntegrityError:  # another instance recorded the same moment first (same id)
-            return 0
+        uow.commit()   # another instance recording the same moment (same id) adds nothing
         return len(due)
 
 

@@ -20,12 +20,13 @@ class RankingService:
     db = Database("ranking")
     dispatch = RpcProxy("dispatch")
 
-    # Every event of these sources, whatever its type ("#" binds them all).
-    @on_event("complaints", "#")
+    # Every event of these sources, whatever its type ("#" binds them all), recorded once by
+    # its id.
+    @on_event("complaints", "#", keyed_by_event_id=True)
     def record_complaints_event(self, uow, payload):
         handlers.record(uow, payload)
 
-    @on_event("dispatch", "#")
+    @on_event("dispatch", "#", keyed_by_event_id=True)
     def record_dispatch_event(self, uow, payload):
         handlers.record(uow, payload)
 

@@ -1,0 +1,58 @@
+"""Ranking records each event once by its id, without an inbox claim beside it: a redelivered
+event (the broker gives it again after a crash before the ack) adds no second row, on
+PostgreSQL and SQLite alike, and recording writes nothing else."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from services.common.db import ProcessedMessage, make_engine
+from services.common.events import CATALOGUE, envelope
+from services.common.migrations import upgrade
+from services.common.unit_of_work import UnitOfWork
+from services.ranking import handlers
+from services.ranking.models import RecordedEvent
+from tests.fixtures import create_databases, drop_databases
+
+NOW = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def ranking_db(request, tmp_path):
+    if request.param == "sqlite":
+        url, urls = f"sqlite:///{tmp_path / 'ranking.db'}", None
+        upgrade("ranking", url)
+    else:
+        urls = create_databases("rec" + uuid.uuid4().hex[:6], ("ranking",))
+        url = urls["ranking"]
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+    if urls:
+        drop_databases(urls)
+
+
+def _record(engine, payload):
+    uow = UnitOfWork(Session(engine), "ranking", NOW, None)
+    with uow:
+        handlers.record(uow, payload)
+        uow.commit()
+
+
+def test_a_redelivered_event_is_recorded_once(ranking_db):
+    sample = CATALOGUE["case_received"].sample
+    first, second = (envelope("case_received", dict(sample, case_no=no), actor=None, now=NOW)
+                     for no in ("C-1", "C-2"))
+    for payload in (first, first, second, first):
+        _record(ranking_db, payload)
+    with Session(ranking_db) as session:
+        rows = session.execute(select(RecordedEvent.event_id, RecordedEvent.payload)
+                               .order_by(RecordedEvent.position)).all()
+        claims = session.scalar(select(func.count()).select_from(ProcessedMessage))
+    assert [r.event_id for r in rows] == [first["event_id"], second["event_id"]]
+    assert rows[0].payload == first
+    assert claims == 0
