@@ -39,8 +39,6 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import numpy
-from scipy.spatial import KDTree
 from sqlalchemy import delete, select
 
 from services.common.workdays import as_utc
@@ -183,8 +181,9 @@ def _kind(grid: dict) -> str:
     return "leaf" if grid.get("cells") == 1 else str(grid.get("level"))
 
 
-def _on_sphere(centroids) -> numpy.ndarray:
+def _on_sphere(centroids):
     """Unit vectors of (lon, lat) points: the chord between two grows with their distance."""
+    import numpy
     lon, lat = numpy.radians(numpy.asarray(centroids, dtype=float)).T
     return numpy.column_stack((numpy.cos(lat) * numpy.cos(lon), numpy.cos(lat) * numpy.sin(lon),
                                numpy.sin(lat)))
@@ -192,6 +191,7 @@ def _on_sphere(centroids) -> numpy.ndarray:
 
 def _arc_km(chords) -> list[float]:
     """Distances along the sphere of chords between unit vectors (inf stays inf)."""
+    import numpy
     chords = numpy.asarray(chords, dtype=float)
     arcs = 2 * EARTH_RADIUS_KM * numpy.arcsin(numpy.minimum(chords / 2, 1.0))
     return numpy.where(numpy.isfinite(chords), arcs, numpy.inf).tolist()
@@ -222,6 +222,9 @@ def neighbours(view: RegistryView, cfg: dict, codes=None) -> dict[str, list[str]
 def _nearest_among(members: list[str], centroids, asked: list[str], nearest: int,
                    within: float) -> dict[str, list[str]]:
     """The ``nearest`` members within ``within`` km of each asked member, ties by code."""
+    # Imported here: numpy and scipy are a fifth of ranking's memory, and only hot spots
+    # need them.
+    from scipy.spatial import KDTree
     points = _on_sphere(centroids)
     tree = KDTree(points)
     index = {code: i for i, code in enumerate(members)}
