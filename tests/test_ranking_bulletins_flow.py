@@ -3,9 +3,10 @@ a day's, a week's and a month's publication time publishes exactly one bulletin 
 the figures of the cases made for it, even with two ranking instances; each is archived as
 HTML, its data and a PDF whose text holds the Chinese title.
 
-The cases live in 上栗县 in September 2030, where no other test works, so its figures are
-known exactly (other tests' stale tasks may be escalated when the clock jumps; escalation
-counts are therefore not asserted here)."""
+The module runs on a system of its own: a bulletin is published once, so an earlier test that
+had moved the shared clock past October 2030 would have published these periods' bulletins
+before their cases existed. Escalation counts are not asserted (the tasks' own ladders fire
+when the clock jumps)."""
 from __future__ import annotations
 
 import io
@@ -19,7 +20,7 @@ from sqlalchemy import create_engine, text
 
 from services.ranking import metrics, publishing
 from tests.casework import get_case
-from tests.fixtures import another_instance, wait_for
+from tests.fixtures import another_instance, system_of_its_own, wait_for
 
 COUNTY, GRID = "360322", "360322100001"            # 上栗县, 大路村
 INTAKE, CHIEF, SUPERVISOR = f"intake-{COUNTY}", f"gz-{GRID}", f"supervisor-{COUNTY}"
@@ -28,6 +29,12 @@ UTC = timezone.utc
 DAY = "2030-09-09"          # a Monday
 WEEK, MONTH = "2030-W37", "2030-09"
 CFG = metrics.load_config()
+
+
+@pytest.fixture(scope="module")
+def system(service_logging, tmp_path_factory):
+    with system_of_its_own(tmp_path_factory) as sys_:
+        yield sys_
 
 
 @pytest.fixture
