@@ -144,6 +144,7 @@ def test_import_checks_the_file_and_the_options(system):
                                                         "features": []},
                           "effective": "2027-02-30"})
     assert r.status_code == 422 and r.json()["error"]["field"] == "effective"
+    assert r.json()["error"]["code"] == "bad_date"   # as every date field answers
     r = system.call("POST", "/api/v1/grids/import", "admin",
                     json={"format": "geojson", "under": "999999",
                           "data": {"type": "FeatureCollection", "features": []}})

@@ -46,6 +46,12 @@ def test_letter_keeps_its_postmark_date(system):
         "channel": "letter", "category": "waste.solid", "description": "x",
         "region_code": "360323", "postmarked_on": "2099-01-01"})
     assert r.status_code == 422 and r.json()["error"]["field"] == "postmarked_on"
+    r = system.call("POST", "/api/v1/intake", "intake-360323", json={
+        "channel": "letter", "category": "waste.solid", "description": "x",
+        "region_code": "360323", "postmarked_on": "2026-02-30"})
+    assert r.status_code == 422 and r.json()["error"] == {
+        "code": "bad_date", "field": "postmarked_on",
+        "message": "postmarked_on is not a date (YYYY-MM-DD): '2026-02-30'"}, r.text
 
 
 def test_phone_numbers_are_kept_whatever_they_are(system):

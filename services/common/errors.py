@@ -6,6 +6,8 @@ gateway can rebuild the code, message, field and status without guessing.
 from __future__ import annotations
 
 import json
+import re
+from datetime import date, datetime
 
 
 class DomainError(Exception):
@@ -55,3 +57,23 @@ class Forbidden(DomainError):
 
 
 REMOTE_TYPES = {c.__name__ for c in (DomainError, ValidationError, NotFound, Conflict, Forbidden)}
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+
+
+def parse_date(value, field: str, default: date | None = None) -> date | None:
+    """A calendar date from input: ``YYYY-MM-DD`` text or a ``date``; ``default`` when the value
+    is absent (None or ""). Anything else is a 422 ``bad_date`` naming ``field``: every date a
+    client sends is read here, so a bad one gets the same answer wherever it is sent."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    try:
+        if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise ValidationError(f"{field} is not a date (YYYY-MM-DD): {str(value)[:40]!r}",
+                          code="bad_date", field=field)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 from services.common import workdays
-from services.common.errors import Conflict, ValidationError
+from services.common.errors import Conflict, ValidationError, parse_date
 
 CHANNELS = ("patrol", "hotline", "web", "app", "letter", "monitoring")
 INCIDENTS = (None, "sudden", "mass")
@@ -129,11 +129,7 @@ def validate_submission(cmd: dict, policy: dict, now: datetime, default_region: 
                               code="invalid_value", field="media")
     received_at = now
     if channel == "letter" and cmd.get("postmarked_on"):
-        try:
-            postmark = date.fromisoformat(str(cmd["postmarked_on"]))
-        except ValueError:
-            raise ValidationError("postmarked_on must be a date YYYY-MM-DD", code="invalid_value",
-                                  field="postmarked_on")
+        postmark = parse_date(cmd["postmarked_on"], "postmarked_on")
         if postmark > now.date() or postmark < now.date() - timedelta(days=366):
             raise ValidationError("postmarked_on is out of range", code="out_of_range",
                                   field="postmarked_on")

@@ -27,7 +27,7 @@ from typing import Callable
 from sqlalchemy import select
 
 from services.common.authz import Principal
-from services.common.errors import Forbidden, NotFound, ValidationError
+from services.common.errors import Forbidden, NotFound, ValidationError, parse_date
 from services.dispatch import grids as gridlib
 from services.dispatch.grids import Grid, GridRegistry, Reject
 from services.dispatch.models import GridNode
@@ -126,19 +126,9 @@ def _require_admin(principal: Principal) -> None:
                         code="forbidden_role")
 
 
-def _date_option(value, name: str, default: date) -> date:
-    if value in (None, ""):
-        return default
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise ValidationError(f"{name} must be a date like 2027-01-01", code="invalid_value",
-                              field=name) from None
-
-
 def import_request(uow, fmt: str, data, options: dict, principal: Principal) -> dict:
     _require_admin(principal)
-    effective = _date_option(options.get("effective"), "effective", local_today(uow.now))
+    effective = parse_date(options.get("effective"), "effective", local_today(uow.now))
     return import_grids(uow.session, fmt, data, effective,
                         replace=bool(options.get("replace")), under=options.get("under") or None,
                         dry_run=bool(options.get("dry_run"))).as_dict()
@@ -146,7 +136,7 @@ def import_request(uow, fmt: str, data, options: dict, principal: Principal) -> 
 
 def export_request(uow, fmt: str, filters: dict, principal: Principal) -> str:
     _require_admin(principal)
-    on = _date_option(filters.get("on"), "on", local_today(uow.now))
+    on = parse_date(filters.get("on"), "on", local_today(uow.now))
     return export_grids(uow.session, fmt, on, filters.get("under") or None)
 
 

@@ -33,7 +33,7 @@ from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
 from services.common import geo, regions, rivers, workdays
-from services.common.errors import Conflict, ValidationError
+from services.common.errors import Conflict, ValidationError, parse_date
 from services.common.workdays import as_utc
 from services.dispatch import deadlines
 
@@ -73,16 +73,6 @@ def _cfg(cfg: dict | None) -> dict:
 
 
 # --- agreements ---------------------------------------------------------------------------------
-def _as_date(value, where: str) -> date | None:
-    if value is None or isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise ValidationError(f"{where}: not a date: {value!r}", code="bad_date",
-                              field=where) from None
-
-
 @dataclass
 class Party:
     """A party to an agreement (协议成员单位): a division, when it joined and left, its liaisons.
@@ -191,8 +181,8 @@ class Agreement:
         """From the YAML/JSON shape of ``infra/demo/joint_pingxiang.yaml``."""
         scope = data.get("scope") or {}
         parties = [Party(region_code=str(p["region_code"]), name=str(p["name"]),
-                         joined=_as_date(p.get("joined") or data["start"], "joined"),
-                         left=_as_date(p.get("left"), "left"),
+                         joined=parse_date(p.get("joined") or data["start"], "joined"),
+                         left=parse_date(p.get("left"), "left"),
                          liaisons=[dict(x) for x in p.get("liaisons") or []])
                    for p in data.get("parties") or []]
         return cls(
@@ -202,8 +192,8 @@ class Agreement:
                         rivers=list(scope.get("rivers") or []),
                         river_parties={str(k): [str(c) for c in v] for k, v in
                                        (scope.get("river_parties") or {}).items()}),
-            period=str(data["period"]), start=_as_date(data["start"], "start"),
-            end=_as_date(data.get("end"), "end"),
+            period=str(data["period"]), start=parse_date(data["start"], "start"),
+            end=parse_date(data.get("end"), "end"),
             host_order=[str(c) for c in data.get("host_order") or []])
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 from services.common import events, rivers, workdays
 from services.common.authz import Principal, in_scope, require_scope
 from services.common.config import Policy
-from services.common.errors import Conflict, NotFound, ValidationError
+from services.common.errors import Conflict, NotFound, ValidationError, parse_date
 from services.common.regions import prefix, within
 from services.dispatch import handlers, ical, joint
 from services.dispatch.grids import GridRegistry
@@ -438,17 +438,8 @@ def _swaps(session, agreement_id: str) -> list[joint.Swap]:
 
 
 def _window(agreement: joint.Agreement, filters: dict, today: date) -> tuple[date, date]:
-    def parse(name, default):
-        value = filters.get(name)
-        if value in (None, ""):
-            return default
-        try:
-            return date.fromisoformat(str(value))
-        except ValueError:
-            raise ValidationError(f"{name} is not a date (YYYY-MM-DD)", code="bad_date",
-                                  field=name) from None
-    start = parse("start", date(today.year, 1, 1))
-    end = parse("end", date(today.year, 12, 31))
+    start = parse_date(filters.get("start"), "start", date(today.year, 1, 1))
+    end = parse_date(filters.get("end"), "end", date(today.year, 12, 31))
     if end < start:
         raise ValidationError("end is before start", code="bad_window", field="end")
     if (end - start).days > MAX_ROSTER_YEARS * 366:
@@ -515,11 +506,10 @@ def roster_html(uow, agreement_id: str, filters: dict, principal: Principal) -> 
 def record_swap(uow, agreement_id: str, cmd: dict, principal: Principal) -> dict:
     """Record an exchange of two host terms; the whole roster is re-checked with it."""
     agreement = _agreement(uow.session, agreement_id, principal)
-    try:
-        period_start = date.fromisoformat(str(cmd["period_start"]))
-    except ValueError:
-        raise ValidationError("period_start is not a date", code="bad_date",
-                              field="period_start") from None
+    period_start = parse_date(cmd["period_start"], "period_start")
+    if period_start is None:
+        raise ValidationError("period_start is required", code="missing_field",
+                              field="period_start")
     if principal.scope != "*" and not any(
             within(c, principal.scope) or within(principal.scope, c) for c in (cmd["a"], cmd["b"])):
         raise NotFound(f"no agreement {agreement_id}", code="agreement_not_found",
