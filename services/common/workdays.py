@@ -89,6 +89,7 @@ class WorkCalendar:
         self.fallback: dict[int, YearData] = {}
         # Deadlines step through days one at a time; the answer for a day never changes.
         self._days: dict[date, bool] = {}
+        self._next: dict[tuple[date, int], date] = {}
         for year, entry in (fallback or {}).items():
             self.fallback[int(year)] = self._year(int(year), entry or {})
 
@@ -142,6 +143,15 @@ class WorkCalendar:
         """The n-th working day strictly after ``d`` (n >= 1)."""
         if n < 1:
             raise ValueError("n must be at least 1")
+        # Kept: a sweep works out the ladders of hundreds of tasks due on a few dates.
+        found = self._next.get((d, n))
+        if found is None:
+            if len(self._next) > 100_000:
+                self._next.clear()
+            found = self._next[(d, n)] = self._count_forward(d, n)
+        return found
+
+    def _count_forward(self, d: date, n: int) -> date:
         gap = 0
         while n:
             d += timedelta(days=1)
