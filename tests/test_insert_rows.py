@@ -29,6 +29,12 @@ class Entry(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=func.now())
 
 
+class Noted(Base):
+    __tablename__ = "noted"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
 @pytest.fixture(params=["postgresql", "sqlite"])
 def engine(request, tmp_path):
     if request.param == "sqlite":
@@ -76,3 +82,8 @@ def test_rows_naming_different_columns_are_refused(engine):
     with Session(engine) as session, pytest.raises(ValueError, match="same columns"):
         insert_rows(session, Entry.__table__, [{"name": "a", "at": at, "detail": {}},
                                                {"name": "b", "at": at, "detail": {}, "note": "x"}])
+
+
+def test_a_column_whose_default_python_works_out_must_be_given(engine):
+    with Session(engine) as session, pytest.raises(ValueError, match="noted.detail"):
+        insert_rows(session, Noted.__table__, [{"id": 1}])

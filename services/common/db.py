@@ -9,12 +9,15 @@ for a first run). Every service database holds, beside its domain tables:
 """
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 
 from datetime import timezone
 
 from sqlalchemy import (JSON, BigInteger, DateTime, Integer, String, Text, TypeDecorator,
                         create_engine, event, func, text)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -117,7 +120,10 @@ def insert_rows(session, table, rows: list[dict]) -> None:
     if any(len(row) != len(names) or row.keys() != rows[0].keys() for row in rows):
         raise ValueError("insert_rows: every row names the same columns")
     for col in table.columns:   # scalar Python-side defaults, as an ORM insert would apply
-        if col.name not in names and col.default is not None and col.default.is_scalar:
+        if col.name not in names and col.default is not None:
+            if not col.default.is_scalar:
+                raise ValueError(f"insert_rows: give {table.name}.{col.name} (its default is "
+                                 "worked out in Python)")
             names.append(col.name)
     if dialect.name != "postgresql":
         session.execute(table.insert(), rows)
@@ -132,3 +138,11 @@ def insert_rows(session, table, rows: list[dict]) -> None:
         casts.append(f"CAST(:c{i} AS {col.type.compile(dialect)}[])")
     connection.execute(text(f"INSERT INTO {table.name} ({', '.join(names)}) "
                             f"SELECT * FROM unnest({', '.join(casts)})"), params)
+
+
+@functools.lru_cache(maxsize=None)
+def insert_unless_present(table, dialect: str):
+    """An INSERT into ``table`` that does nothing when the row's unique key is already there
+    (built once per table and dialect: idempotent consumers run it for every event)."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(table).on_conflict_do_nothing()

@@ -16,7 +16,6 @@ consumers gives effectively-once handling.
 """
 from __future__ import annotations
 
-import functools
 import logging
 import random
 from datetime import datetime, timedelta, timezone
@@ -28,15 +27,13 @@ from nameko.amqp.publish import Publisher, UndeliverableMessage
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import inspect, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.common import config, events
 from services.common.clock import clock_from_spec
-from services.common.db import (OutboxMessage, ProcessedMessage, insert_rows, is_postgres,
-                                make_engine)
+from services.common.db import (OutboxMessage, ProcessedMessage, insert_rows,
+                                insert_unless_present, is_postgres, make_engine)
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +81,7 @@ class UnitOfWork:
         # A Core statement built once per dialect: every event pays for this, so it skips the
         # ORM's bulk-insert path and building the statement anew.
         connection = self.session.connection()
-        stmt = _claim_statement(connection.dialect.name)
+        stmt = insert_unless_present(ProcessedMessage.__table__, connection.dialect.name)
         if connection.execute(stmt, {"message_id": message_id,
                                      "consumer": consumer}).rowcount == 0:
             self.session.rollback()
@@ -244,12 +241,6 @@ def add_to(session: Session, owner, collection: str, entry) -> None:
         session.add(entry)
     else:
         getattr(owner, collection).append(entry)
-
-
-@functools.lru_cache(maxsize=None)
-def _claim_statement(dialect: str):
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert(ProcessedMessage.__table__).on_conflict_do_nothing()
 
 
 def _backoff(attempts: int) -> timedelta:

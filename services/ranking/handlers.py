@@ -3,13 +3,11 @@ batches (one projector at a time across instances), and rebuild from scratch on 
 from __future__ import annotations
 
 import copy
-import functools
 from datetime import datetime
 
 from sqlalchemy import delete, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from services.common.db import insert_unless_present
 from services.common.workdays import as_utc
 from services.ranking import metrics, registry_view
 from services.ranking.models import CaseTrack, Checkpoint, CounterSet, RecordedEvent
@@ -23,25 +21,18 @@ MAIN = "main"
 _RECORD_LOCK = 0x72616e6b  # "rank"
 
 
+_RECORD_LOCK_STATEMENT = text("SELECT pg_advisory_xact_lock(:k)")
+
+
 def record(uow, payload: dict) -> None:
     """Record an event once: a second delivery of the same event id writes nothing."""
     connection = uow.session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(_RECORD_LOCK_STATEMENT, {"k": _RECORD_LOCK})
-    connection.execute(_record_statement(connection.dialect.name), {
+    connection.execute(insert_unless_present(RecordedEvent.__table__, connection.dialect.name), {
         "event_id": payload["event_id"], "event_type": payload["event_type"],
         "occurred_at": as_utc(datetime.fromisoformat(payload["occurred_at"])),
         "payload": payload})
-
-
-_RECORD_LOCK_STATEMENT = text("SELECT pg_advisory_xact_lock(:k)")
-
-
-@functools.lru_cache(maxsize=None)
-def _record_statement(dialect: str):
-    # Built once: every event of the system passes here.
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert(RecordedEvent.__table__).on_conflict_do_nothing(index_elements=["event_id"])
 
 
 def lock_checkpoint(session, name: str = MAIN) -> Checkpoint | None:
