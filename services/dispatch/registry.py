@@ -14,6 +14,7 @@ import weakref
 from datetime import date
 
 import shapely
+from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
 from shapely.geometry import mapping, shape
 from sqlalchemy import delete, or_, select
@@ -116,6 +117,7 @@ class Registry(DependencyProvider):
     the local date of the service clock changes)."""
 
     def setup(self):
+        self._reloading = Semaphore(1)
         self._registry = None
         self._version = -1
         self._day = None
@@ -131,15 +133,21 @@ class Registry(DependencyProvider):
         changed = self._db in _CHANGED
         new_day = local_today(self._db.clock.now()) != self._day
         if self._registry is None or changed or new_day or now - self._checked_at > 1.0:
-            _CHANGED.discard(self._db)
-            with self._db.unit_of_work() as uow:
-                version = current_version(uow.session)
-                today = local_today(uow.now)
-                if version != self._version or today != self._day or self._registry is None:
-                    registry = load(uow.session, today)
-                    # Workers reload concurrently: a slower one that read an older version
-                    # must not put it back over a newer one.
-                    if version >= self._version or self._registry is None:
-                        self._registry, self._version, self._day = registry, version, today
-            self._checked_at = now
+            # One worker reloads; the others keep routing with the registry they have (at
+            # midnight every worker would otherwise load the whole registry at once, each
+            # holding the service's only thread for seconds). Only a worker with no registry
+            # yet, or after an import in this instance, waits for the reload.
+            if self._reloading.locked() and self._registry is not None and not changed:
+                return self._registry
+            with self._reloading:
+                self._reload(now)
         return self._registry
+
+    def _reload(self, now: float) -> None:
+        _CHANGED.discard(self._db)
+        with self._db.unit_of_work() as uow:
+            version = current_version(uow.session)
+            today = local_today(uow.now)
+            if version != self._version or today != self._day or self._registry is None:
+                self._registry, self._version, self._day = load(uow.session, today), version, today
+        self._checked_at = now
