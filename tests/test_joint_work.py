@@ -343,6 +343,8 @@ def test_consultations_by_the_host_with_an_agenda_from_the_shared_cases(system, 
     r = system.call("POST", base, f"liaison-{host}",
                     json={"date": (today - timedelta(days=1)).isoformat()})
     assert r.status_code == 422 and r.json()["error"]["code"] == "in_the_past", r.text
+    r = system.call("POST", base, f"liaison-{host}", json={"date": ""})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "bad_date", r.text
     assert system.call("POST", base, "liaison-430281",
                        json={"date": day.isoformat()}).status_code == 404
     r = system.call("POST", base, f"liaison-{host}", json={"date": day.isoformat()})

@@ -62,11 +62,15 @@ REMOTE_TYPES = {c.__name__ for c in (DomainError, ValidationError, NotFound, Con
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
-def parse_date(value, field: str, default: date | None = None) -> date | None:
+def parse_date(value, field: str, default: date | None = None, *,
+               required: bool = False) -> date | None:
     """A calendar date from input: ``YYYY-MM-DD`` text or a ``date``; ``default`` when the value
-    is absent (None or ""). Anything else is a 422 ``bad_date`` naming ``field``: every date a
-    client sends is read here, so a bad one gets the same answer wherever it is sent."""
-    if value is None or value == "":
+    is None, or blank where there is a default (an empty ``?on=``). Anything else is a 422
+    ``bad_date`` naming ``field``: every date a client sends is read here, so a bad one gets the
+    same answer wherever it is sent. A ``required`` date that is None is ``missing_field``."""
+    if value is None or (value == "" and default is not None):
+        if required:
+            raise ValidationError(f"{field} is required", code="missing_field", field=field)
         return default
     if isinstance(value, date) and not isinstance(value, datetime):
         return value

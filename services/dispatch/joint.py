@@ -181,7 +181,8 @@ class Agreement:
         """From the YAML/JSON shape of ``infra/demo/joint_pingxiang.yaml``."""
         scope = data.get("scope") or {}
         parties = [Party(region_code=str(p["region_code"]), name=str(p["name"]),
-                         joined=parse_date(p.get("joined") or data["start"], "joined"),
+                         joined=parse_date(p.get("joined") or data["start"], "joined",
+                                           required=True),
                          left=parse_date(p.get("left"), "left"),
                          liaisons=[dict(x) for x in p.get("liaisons") or []])
                    for p in data.get("parties") or []]
@@ -192,7 +193,7 @@ class Agreement:
                         rivers=list(scope.get("rivers") or []),
                         river_parties={str(k): [str(c) for c in v] for k, v in
                                        (scope.get("river_parties") or {}).items()}),
-            period=str(data["period"]), start=parse_date(data["start"], "start"),
+            period=str(data["period"]), start=parse_date(data["start"], "start", required=True),
             end=parse_date(data.get("end"), "end"),
             host_order=[str(c) for c in data.get("host_order") or []])
 

@@ -506,10 +506,7 @@ def roster_html(uow, agreement_id: str, filters: dict, principal: Principal) -> 
 def record_swap(uow, agreement_id: str, cmd: dict, principal: Principal) -> dict:
     """Record an exchange of two host terms; the whole roster is re-checked with it."""
     agreement = _agreement(uow.session, agreement_id, principal)
-    period_start = parse_date(cmd["period_start"], "period_start")
-    if period_start is None:
-        raise ValidationError("period_start is required", code="missing_field",
-                              field="period_start")
+    period_start = parse_date(cmd.get("period_start"), "period_start", required=True)
     if principal.scope != "*" and not any(
             within(c, principal.scope) or within(principal.scope, c) for c in (cmd["a"], cmd["b"])):
         raise NotFound(f"no agreement {agreement_id}", code="agreement_not_found",

@@ -150,7 +150,7 @@ def schedule_consultation(uow, agreement_id: str, cmd: dict, principal: Principa
     date, who chairs it; one at a party's request (``kind: requested``, with a topic) by any
     party, chaired by the same host."""
     agreement = jh._agreement(uow.session, agreement_id, principal)
-    day = parse_date(cmd.get("date"), "date")
+    day = parse_date(cmd.get("date"), "date", required=True)
     if day < jh._today(uow):
         raise ValidationError("a consultation is scheduled for today or later",
                               code="in_the_past", field="date")
@@ -269,7 +269,7 @@ def plan_operation(uow, agreement_id: str, cmd: dict, principal: Principal) -> d
     fills them in from the accounts). The lead is the host of the term of ``date``.
     """
     agreement = jh._agreement(uow.session, agreement_id, principal)
-    day = parse_date(cmd.get("date"), "date")
+    day = parse_date(cmd.get("date"), "date", required=True)
     term = _term(uow, agreement, day)
     _own_party(agreement, principal, day)
     if not acts_for(principal, term.host_region):
@@ -447,7 +447,7 @@ def proposals(uow, filters: dict, principal: Principal, registry: GridRegistry) 
     grids = {g.code: g for g in registry if g.level == level and g.boundary is not None}
     tolerance = (cfg.get("geometry") or {}).get("border_tolerance_m", 50)
     today = jh._today(uow)
-    on = parse_date(filters.get("on"), "on") if filters.get("on") else today
+    on = parse_date(filters.get("on"), "on", today)
     agreements = [a for a in jh._agreements(uow.session) if a.end is None or a.end >= on]
     start = on if filters.get("on") else (on.replace(day=1) + timedelta(days=32)).replace(day=1)
     out = []
@@ -518,7 +518,7 @@ def join_party(uow, agreement_id: str, data: dict, principal: Principal,
     """A region joins an agreement from ``joined`` (mid-term is fine: it enters the host
     rotation at the back, from the first term starting on or after that day)."""
     agreement = jh._agreement(uow.session, agreement_id, principal)
-    joined = parse_date(data.get("joined"), "joined")
+    joined = parse_date(data.get("joined"), "joined", required=True)
     if joined < jh._today(uow) or joined < agreement.start:
         raise ValidationError("a party joins from today or later, within the agreement",
                               code="bad_date", field="joined")
@@ -541,7 +541,7 @@ def leave_party(uow, agreement_id: str, region_code: str, data: dict,
     if party is None or not acts_for(principal, region_code):
         raise NotFound(f"{region_code} is not a party you act for", code="party_not_found",
                        field="region_code")
-    left = parse_date(data.get("left"), "left")
+    left = parse_date(data.get("left"), "left", required=True)
     if left < jh._today(uow) or left <= party.joined:
         raise ValidationError("a party leaves from today or later, after it joined",
                               code="bad_date", field="left")
