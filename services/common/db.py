@@ -117,7 +117,7 @@ def insert_rows(session, table, rows: list[dict]) -> None:
     connection = session.connection()
     dialect = connection.dialect
     names = list(rows[0])
-    if any(len(row) != len(names) or row.keys() != rows[0].keys() for row in rows):
+    if any(row.keys() != rows[0].keys() for row in rows):
         raise ValueError("insert_rows: every row names the same columns")
     for col in table.columns:   # scalar Python-side defaults, as an ORM insert would apply
         if col.name not in names and col.default is not None:

@@ -206,16 +206,20 @@ def neighbours(view: RegistryView, cfg: dict, codes=None) -> dict[str, list[str]
     out: dict[str, list[str]] = {code: [] for code in wanted}
     if nearest <= 0 or within <= 0:
         return out
-    by_kind: dict[str, list[str]] = {}
+    members: dict[str, list[str]] = {}   # placed grids by kind
     for code, g in sorted(view.grids.items()):
         if g.get("centroid"):
-            by_kind.setdefault(_kind(g), []).append(code)
-    for kind, members in by_kind.items():
-        asked = [code for code in wanted if code in view.grids and view.grids[code].get(
-            "centroid") and _kind(view.grids[code]) == kind]
-        if asked and len(members) > 1:
-            out.update(_nearest_among(members, [view.grids[c]["centroid"] for c in members],
-                                      asked, nearest, within))
+            members.setdefault(_kind(g), []).append(code)
+    asked: dict[str, list[str]] = {}
+    for code in wanted:
+        g = view.grids.get(code)
+        if g and g.get("centroid"):
+            asked.setdefault(_kind(g), []).append(code)
+    for kind, codes_of_kind in asked.items():
+        if len(members[kind]) > 1:
+            out.update(_nearest_among(members[kind], [view.grids[c]["centroid"]
+                                                      for c in members[kind]],
+                                      codes_of_kind, nearest, within))
     return out
 
 
