@@ -24,6 +24,7 @@ from nameko.containers import ServiceContainer
 from services.common.config import ROOT
 
 from services.common.clock import shared_clock
+from services.common.db import make_engine
 from services.common.migrations import upgrade
 
 PG_ADMIN = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -77,6 +78,28 @@ def drop_databases(urls: dict[str, str]) -> None:
             name = url.rsplit("/", 1)[1]
             cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     conn.close()
+
+
+@contextlib.contextmanager
+def database_of_its_own(kind: str, tmp_path, service: str | None = None):
+    """An engine on a throwaway database, ``kind`` "postgresql" or "sqlite", with ``service``'s
+    migrations applied when one is named; dropped afterwards."""
+    name = service or "scratch"
+    urls = None
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / (name + '.db')}"
+        if service:
+            upgrade(service, url)
+    else:
+        urls = create_databases("own" + uuid.uuid4().hex[:6], (name,), migrate=bool(service))
+        url = urls[name]
+    engine = make_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        if urls:
+            drop_databases(urls)
 
 
 @pytest.fixture(scope="session")

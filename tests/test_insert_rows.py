@@ -3,15 +3,14 @@ stores what an ordinary INSERT stores: JSON, UTC timestamps, NULLs, a column's P
 default and its server default, on PostgreSQL and SQLite alike."""
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import JSON, Integer, String, Text, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from services.common.db import BigId, UTCDateTime, insert_rows, make_engine
-from tests.fixtures import create_databases, drop_databases
+from services.common.db import BigId, UTCDateTime, insert_rows
+from tests.fixtures import database_of_its_own
 
 
 class Base(DeclarativeBase):
@@ -37,17 +36,9 @@ class Noted(Base):
 
 @pytest.fixture(params=["postgresql", "sqlite"])
 def engine(request, tmp_path):
-    if request.param == "sqlite":
-        urls = None
-        engine = make_engine(f"sqlite:///{tmp_path / 'entries.db'}")
-    else:
-        urls = create_databases("ins" + uuid.uuid4().hex[:6], ("entries",), migrate=False)
-        engine = make_engine(urls["entries"])
-    Base.metadata.create_all(engine)
-    yield engine
-    engine.dispose()
-    if urls:
-        drop_databases(urls)
+    with database_of_its_own(request.param, tmp_path) as engine:
+        Base.metadata.create_all(engine)
+        yield engine
 
 
 def test_rows_land_as_an_ordinary_insert_would_store_them(engine):

@@ -3,37 +3,26 @@ event (the broker gives it again after a crash before the ack) adds no second ro
 PostgreSQL and SQLite alike, and recording writes nothing else."""
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from services.common.db import ProcessedMessage, make_engine
+from services.common.db import ProcessedMessage
 from services.common.events import CATALOGUE, envelope
-from services.common.migrations import upgrade
 from services.common.unit_of_work import UnitOfWork
 from services.ranking import handlers
 from services.ranking.models import RecordedEvent
-from tests.fixtures import create_databases, drop_databases
+from tests.fixtures import database_of_its_own
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
 def ranking_db(request, tmp_path):
-    if request.param == "sqlite":
-        url, urls = f"sqlite:///{tmp_path / 'ranking.db'}", None
-        upgrade("ranking", url)
-    else:
-        urls = create_databases("rec" + uuid.uuid4().hex[:6], ("ranking",))
-        url = urls["ranking"]
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
-    if urls:
-        drop_databases(urls)
+    with database_of_its_own(request.param, tmp_path, "ranking") as engine:
+        yield engine
 
 
 def _record(engine, payload):
