@@ -9,8 +9,8 @@ A handler does all its writes, and records the events they cause, in one databas
         uow.commit()
 
 ``emit`` only inserts an ``outbox`` row; nothing reaches the broker unless the commit succeeds.
-The relay (a green thread of the ``Database`` dependency) then publishes pending rows with
-publisher confirms and marks them published. A crash between publish and mark re-publishes the
+The relay (a green thread of the ``Database`` dependency) then publishes pending rows in
+batches, with one wait for the broker's confirms of each batch, and marks them published. A crash between publish and mark re-publishes the
 row later: consumers are idempotent by ``event_id``, so at-least-once publishing plus idempotent
 consumers gives effectively-once handling.
 """
@@ -22,8 +22,6 @@ from datetime import datetime, timedelta, timezone
 
 import eventlet
 from eventlet.event import Event
-from kombu.pools import reset as reset_pools
-from nameko.amqp.publish import Publisher, UndeliverableMessage
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import inspect, or_, select, update
@@ -32,14 +30,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.common import config, events
 from services.common.clock import clock_from_spec
+from services.common.publisher import ConfirmedPublisher
 from services.common.db import (OutboxMessage, ProcessedMessage, insert_rows,
                                 insert_unless_present, is_postgres, make_engine)
 
 log = logging.getLogger(__name__)
-
-
-class RelayStalled(Exception):
-    """A publish did not complete in time; the relay retries with fresh connections."""
 
 
 class AlreadyProcessed(Exception):
@@ -134,10 +129,10 @@ class Database(DependencyProvider):
         self.exchange = get_event_exchange(self.service_name, cfg)
         # Declared here too: a service whose events nobody consumes yet still has its exchange,
         # so its events wait as unroutable (retried) instead of failing the relay.
-        self.publisher = Publisher(cfg["AMQP_URI"], use_confirms=True, mandatory=True,
-                                   declare=[self.exchange])
-        self.poll_interval = float(cfg.get("OUTBOX_POLL_SECONDS", 0.5))
         self.publish_timeout = float(cfg.get("OUTBOX_PUBLISH_TIMEOUT", 15))
+        self.publisher = ConfirmedPublisher(cfg["AMQP_URI"], self.exchange,
+                                            timeout=self.publish_timeout, ssl=cfg.get("AMQP_SSL"))
+        self.poll_interval = float(cfg.get("OUTBOX_POLL_SECONDS", 0.5))
         self.batch = int(cfg.get("OUTBOX_BATCH", 200))
         self._kick = Event()
         self._running = False
@@ -154,12 +149,14 @@ class Database(DependencyProvider):
         self.kick()
         if self._relay_gt is not None:
             self._relay_gt.wait()
+        self.publisher.close()
         self.engine.dispose()
 
     def kill(self):
         self._running = False
         if self._relay_gt is not None:
             self._relay_gt.kill()
+        self.publisher.close()
 
     def kick(self):
         if not self._kick.ready():
@@ -205,24 +202,17 @@ class Database(DependencyProvider):
             rows = session.scalars(query).all()
             if not rows:
                 return 0
+            result = self.publisher.publish_batch(
+                (row.event_id, row.event_type, row.payload) for row in rows)
             sent = []
             for row in rows:
-                try:
-                    # A publish must not hang on a connection the broker dropped (restart):
-                    # time out, keep the row, and start over with fresh connections.
-                    with eventlet.Timeout(self.publish_timeout):
-                        self.publisher.publish(row.payload, exchange=self.exchange,
-                                               routing_key=row.event_type)
-                except eventlet.Timeout:
-                    reset_pools()
-                    raise RelayStalled(f"publish of outbox row {row.id} timed out")
-                except UndeliverableMessage:
-                    # No queue bound yet: keep it, retry later, do not block the rest.
-                    row.attempts += 1
-                    row.last_error = "unroutable"
-                    row.next_attempt_at = now + _backoff(row.attempts)
+                if row.event_id in result.sent:
+                    sent.append(row.id)
                     continue
-                sent.append(row.id)
+                # No queue bound yet, or one refusing: keep it, retry later.
+                row.attempts += 1
+                row.last_error = "unroutable" if row.event_id in result.unroutable else "refused"
+                row.next_attempt_at = now + _backoff(row.attempts)
             if sent:
                 # One statement, not an UPDATE per row.
                 session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
