@@ -25,23 +25,25 @@ def ranking_db(request, tmp_path):
         yield engine
 
 
-def _record(engine, payload):
+def _record(engine, *payloads):
     uow = UnitOfWork(Session(engine), "ranking", NOW, None)
     with uow:
-        handlers.record(uow, payload)
+        handlers.record(uow, list(payloads))
         uow.commit()
 
 
 def test_a_redelivered_event_is_recorded_once(ranking_db):
     sample = CATALOGUE["case_received"].sample
-    first, second = (envelope("case_received", dict(sample, case_no=no), actor=None, now=NOW)
-                     for no in ("C-1", "C-2"))
+    first, second, third = (envelope("case_received", dict(sample, case_no=no), actor=None,
+                                     now=NOW) for no in ("C-1", "C-2", "C-3"))
     for payload in (first, first, second, first):
         _record(ranking_db, payload)
+    _record(ranking_db, third, second, third)  # a batch holding a recorded event, and one twice
     with Session(ranking_db) as session:
         rows = session.execute(select(RecordedEvent.event_id, RecordedEvent.payload)
                                .order_by(RecordedEvent.position)).all()
         claims = session.scalar(select(func.count()).select_from(ProcessedMessage))
-    assert [r.event_id for r in rows] == [first["event_id"], second["event_id"]]
+    assert [r.event_id for r in rows] == [first["event_id"], second["event_id"],
+                                          third["event_id"]]
     assert rows[0].payload == first
     assert claims == 0

@@ -25,6 +25,7 @@ from kombu import Exchange, Queue
 from kombu.exceptions import OperationalError as KombuOperationalError
 from nameko.amqp.publish import Publisher
 from nameko.events import EventHandler
+from nameko.exceptions import ContainerBeingKilled
 from nameko.timer import Timer
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -97,15 +98,12 @@ class ReliableEventHandler(EventHandler):
                                     content_encoding=message.content_encoding)
 
 
-def on_event(source: str, event_type: str, unless=None, keyed_by_event_id: bool = False):
+def on_event(source: str, event_type: str, unless=None):
     """Declare an idempotent handler ``fn(self, uow, payload)`` for ``source``'s ``event_type``.
 
     The service must have its ``Database`` dependency as ``self.db``. ``unless(self, payload)``,
     when given and true, says the event asks nothing of this consumer: it is acked without a
     transaction (a pure check on the payload and configuration, so a redelivery decides alike).
-    ``keyed_by_event_id`` says the handler's only write is a row unique by the event's id that
-    a second delivery leaves as it is (ranking's record of events): that row is the inbox, and
-    the ``processed_message`` claim, a second write per event, is skipped.
     """
 
     def decorator(fn):
@@ -117,8 +115,7 @@ def on_event(source: str, event_type: str, unless=None, keyed_by_event_id: bool 
                 return None
             try:
                 with self.db.unit_of_work(actor=payload.get("actor")) as uow:
-                    if not keyed_by_event_id:
-                        uow.claim(payload["event_id"], consumer)
+                    uow.claim(payload["event_id"], consumer)
                     result = fn(self, uow, payload)
                     uow.commit()
                     return result
@@ -129,6 +126,98 @@ def on_event(source: str, event_type: str, unless=None, keyed_by_event_id: bool 
         # nameko checks entrypoint signatures against the wrapper, not the wrapped function.
         del handler.__wrapped__
         return ReliableEventHandler.decorator(source, event_type)(handler)
+
+    return decorator
+
+
+class BatchedEventHandler(ReliableEventHandler):
+    """Hands its worker the events that arrived together, in one list: up to ``EVENT_BATCH``
+    of them (at most the prefetch window), or those that came within
+    ``EVENT_BATCH_LINGER_SECONDS`` of the first. One transaction and one commit serve the whole
+    batch, instead of one per event.
+
+    The batch's messages are acked only after its worker returns (its transaction committed);
+    a transient failure puts them all back; any other failure has each event handled alone,
+    so only a poison message goes to the dead-letter queue and the rest are handled once."""
+
+    def setup(self):
+        super().setup()
+        cfg = self.container.config
+        self.batch_size = max(1, min(int(cfg.get("EVENT_BATCH", 100)),
+                                     self.container.max_workers))
+        self.linger = float(cfg.get("EVENT_BATCH_LINGER_SECONDS", 0.05))
+        self._buffer: list = []
+        self._timer = None
+
+    def stop(self):
+        # Hand over what is buffered rather than leave it unacked (put back when the connection
+        # closes, and handled again by another instance or after the restart).
+        self._flush()
+        super().stop()
+        self._flush()
+
+    def handle_message(self, body, message):
+        self._buffer.append((body, message))
+        if len(self._buffer) >= self.batch_size:
+            self._flush()
+        elif self._timer is None:
+            self._timer = self.container.spawn_managed_thread(self._flush_later)
+
+    def _flush_later(self):
+        eventlet.sleep(self.linger)
+        self._timer = None
+        self._flush()
+
+    def _flush(self):
+        batch, self._buffer = self._buffer, []
+        if batch:
+            self._spawn([body for body, _ in batch], [message for _, message in batch])
+
+    def _spawn(self, bodies, messages, handle_result=None):
+        try:
+            self.container.spawn_worker(
+                self, (bodies,), {}, handle_result=handle_result or functools.partial(
+                    self.handle_batch_result, bodies, messages))
+        except ContainerBeingKilled:
+            for message in messages:
+                self.queue_consumer.requeue_message(message)
+
+    def handle_batch_result(self, bodies, messages, worker_ctx, result=None, exc_info=None):
+        if exc_info is None:
+            for message in messages:
+                self.queue_consumer.ack_message(message)
+        elif is_transient(exc_info[1]):
+            log.warning("transient failure in %s, requeueing %d events: %s", self.method_name,
+                        len(messages), exc_info[1])
+            eventlet.sleep(self.retry_pause)
+            for message in messages:
+                self.queue_consumer.requeue_message(message)
+        elif len(messages) == 1:
+            self.handle_message_processed(messages[0], result, exc_info)
+        else:  # find the poison: each event alone, acked or dead-lettered on its own
+            for body, message in zip(bodies, messages):
+                self._spawn([body], [message], functools.partial(self.handle_result, message))
+        return result, exc_info
+
+
+def on_events(source: str, event_type: str):
+    """Declare a handler ``fn(self, uow, payloads)`` for batches of ``source``'s
+    ``event_type`` (``BatchedEventHandler``), run in one unit of work.
+
+    There is no inbox claim: the handler's writes must themselves be idempotent by event id
+    (rows unique by it, inserted unless present), since a batch may hold an event again after
+    a crash before the ack, or the same event twice (published again by a relay)."""
+
+    def decorator(fn):
+        @functools.wraps(fn)
+        def handler(self, payloads):
+            with self.db.unit_of_work() as uow:
+                result = fn(self, uow, payloads)
+                uow.commit()
+                return result
+
+        del handler.__wrapped__
+        return BatchedEventHandler.decorator(source, event_type)(handler)
 
     return decorator
 

@@ -188,13 +188,10 @@ def record_window_passes(db) -> int:
             return 0
         known = set(uow.session.scalars(select(RecordedEvent.event_id).where(
             RecordedEvent.event_id.in_([_tick_id(k, at) for k, at in due]))))
-        for key, at in due:
-            event_id = _tick_id(key, at)
-            if event_id in known:
-                continue
-            handlers.record(uow, {"event_id": event_id, "event_type": WINDOW_PASSED,
-                                  "occurred_at": as_utc(at).isoformat(), "source": "ranking",
-                                  "enterprise_key": key, "at": as_utc(at).isoformat()})
+        handlers.record(uow, [{"event_id": _tick_id(key, at), "event_type": WINDOW_PASSED,
+                               "occurred_at": as_utc(at).isoformat(), "source": "ranking",
+                               "enterprise_key": key, "at": as_utc(at).isoformat()}
+                              for key, at in due if _tick_id(key, at) not in known])
         uow.commit()   # another instance recording the same moment (same id) adds nothing
         return len(due)
 

@@ -24,15 +24,19 @@ _RECORD_LOCK = 0x72616e6b  # "rank"
 _RECORD_LOCK_STATEMENT = text("SELECT pg_advisory_xact_lock(:k)")
 
 
-def record(uow, payload: dict) -> None:
-    """Record an event once: a second delivery of the same event id writes nothing."""
+def record(uow, payloads: list[dict]) -> None:
+    """Record events once each, in the order given: an event id recorded before (a redelivery,
+    or the same event twice in one batch) writes nothing."""
+    if not payloads:
+        return
     connection = uow.session.connection()
     if connection.dialect.name == "postgresql":
         connection.execute(_RECORD_LOCK_STATEMENT, {"k": _RECORD_LOCK})
-    connection.execute(insert_unless_present(RecordedEvent.__table__, connection.dialect.name), {
+    # One statement; positions are given out in the order of the rows.
+    connection.execute(insert_unless_present(RecordedEvent.__table__, connection.dialect.name), [{
         "event_id": payload["event_id"], "event_type": payload["event_type"],
         "occurred_at": as_utc(datetime.fromisoformat(payload["occurred_at"])),
-        "payload": payload})
+        "payload": payload} for payload in payloads])
 
 
 def lock_checkpoint(session, name: str = MAIN) -> Checkpoint | None:

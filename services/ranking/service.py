@@ -8,7 +8,7 @@ import eventlet
 from nameko.rpc import RpcProxy, rpc
 
 from services.common.errors import DomainError
-from services.common.messaging import every, on_event
+from services.common.messaging import every, on_events
 from services.common.unit_of_work import Database
 from services.ranking import books, dashboard, handlers, publishing, queries, registry_view, views
 
@@ -21,14 +21,14 @@ class RankingService:
     dispatch = RpcProxy("dispatch")
 
     # Every event of these sources, whatever its type ("#" binds them all), recorded once by
-    # its id.
-    @on_event("complaints", "#", keyed_by_event_id=True)
-    def record_complaints_event(self, uow, payload):
-        handlers.record(uow, payload)
+    # its id; the events that arrive together in one transaction.
+    @on_events("complaints", "#")
+    def record_complaints_events(self, uow, payloads):
+        handlers.record(uow, payloads)
 
-    @on_event("dispatch", "#", keyed_by_event_id=True)
-    def record_dispatch_event(self, uow, payload):
-        handlers.record(uow, payload)
+    @on_events("dispatch", "#")
+    def record_dispatch_events(self, uow, payloads):
+        handlers.record(uow, payloads)
 
     @every("PROJECT_INTERVAL_SECONDS", 1)
     def project(self):
