@@ -1,7 +1,8 @@
-"""Events handled in batches (``on_events``), on a real broker and database: a burst is handled
-in fewer transactions than events, each event once, all acked; a redelivered event changes
-nothing; a poison event in a batch goes to the dead-letter queue alone while the rest of its
-batch is handled once."""
+"""Events handled in batches (``on_events``, ``on_event(batched=True)``), on a real broker and
+database: a burst is handled in fewer transactions than events, each event once, all acked; a
+redelivered event changes nothing; a poison event in a batch goes to the dead-letter queue alone
+while the rest of its batch is handled once; per-event handlers in a batch each claim their
+event and act as its actor."""
 from __future__ import annotations
 
 import uuid
@@ -14,7 +15,7 @@ from sqlalchemy import Integer, String, create_engine, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from services.common.db import MessagingBase, insert_unless_present
-from services.common.messaging import DEAD_LETTER_QUEUE, on_events
+from services.common.messaging import DEAD_LETTER_QUEUE, on_event, on_events
 from services.common.unit_of_work import Database
 from tests.fixtures import create_databases, drop_databases, wait_for
 
@@ -51,6 +52,26 @@ class BatchSink:
         uow.session.add(Batch(size=len(payloads)))
 
 
+class Counted(Base):
+    __tablename__ = "counted"
+    mark: Mapped[str] = mapped_column(String(40), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    actor: Mapped[str | None] = mapped_column(String(40))
+
+
+class BatchClaimSink:
+    name = "batch_claim_sink"
+    db = Database("batch_probe_sink", relay=False)  # the same database: its own claims
+
+    @on_event(SOURCE, "noted", batched=True, unless=lambda self, p: p["mark"].startswith("skip"))
+    def count(self, uow, payload):
+        row = uow.session.get(Counted, payload["mark"]) or Counted(mark=payload["mark"], count=0)
+        row.count += 1
+        row.actor = uow.actor["id"] if uow.actor else None
+        uow.session.add(row)
+        uow.session.add(Batch(size=-1))
+
+
 @pytest.fixture(scope="module")
 def sink(amqp_uri, session_tag):
     urls = create_databases(session_tag, ("batch_probe_sink",), migrate=False)
@@ -59,10 +80,12 @@ def sink(amqp_uri, session_tag):
     Base.metadata.create_all(engine)
     config = {"AMQP_URI": amqp_uri, "DATABASE_URLS": urls, "EVENT_RETRY_PAUSE": 0.1,
               "EVENT_BATCH": 10, "EVENT_BATCH_LINGER_SECONDS": 0.2, "max_workers": 10}
-    container = ServiceContainer(BatchSink, config)
-    container.start()
+    containers = [ServiceContainer(cls, config) for cls in (BatchSink, BatchClaimSink)]
+    for container in containers:
+        container.start()
     yield config, engine
-    container.kill()
+    for container in containers:
+        container.kill()
     engine.dispose()
     drop_databases(urls)
 
@@ -86,19 +109,16 @@ def test_a_burst_is_handled_in_batches_each_event_once(sink):
     config, engine = sink
     prefix = "burst" + uuid.uuid4().hex[:6]
     with Session(engine) as s:
-        before = s.scalar(select(func.count()).select_from(Batch))
+        before = s.scalar(select(func.count()).select_from(Batch).where(Batch.size > 0))
     payloads = _payloads(prefix, 40)
     _publish(config, payloads + payloads[:5])  # the first five again, as after a crash
     wait_for(lambda: len(_noted(engine, prefix)) == 40, message="all noted")
     with Session(engine) as s:
-        sizes = list(s.scalars(select(Batch.size).where(Batch.id > 0).order_by(Batch.id)))
+        sizes = list(s.scalars(select(Batch.size).where(Batch.size > 0).order_by(Batch.id)))
     batches = len(sizes) - before
     assert sorted(_noted(engine, prefix)) == sorted(p["event_id"] for p in payloads)
     assert batches < 40 and max(sizes) <= 10  # batched, never past EVENT_BATCH
-    with Connection(config["AMQP_URI"]) as conn:  # every message acked: nothing waits
-        declared = conn.default_channel.queue_declare(
-            "evt-batch_probe_source-noted--batch_probe_sink.note", passive=True)
-        assert declared.message_count == 0
+    assert _queue_empty(config, "evt-batch_probe_source-noted--batch_probe_sink.note")
 
 
 def test_a_poison_event_goes_alone_to_the_dead_letter_queue(sink):
@@ -124,3 +144,28 @@ def test_a_poison_event_goes_alone_to_the_dead_letter_queue(sink):
     assert "cannot handle this payload" in message.headers["x-envgrid-error"]
     assert message.headers["x-envgrid-consumer"] == "batch_probe_sink.note"
     assert sorted(_noted(engine, prefix)) == sorted(p["event_id"] for p in payloads)
+
+
+def test_per_event_handlers_in_a_batch_claim_each_event_and_act_as_its_actor(sink):
+    config, engine = sink
+    prefix = "claim" + uuid.uuid4().hex[:6]
+    payloads = [dict(p, actor={"id": f"officer-{i}", "role": "dispatcher"})
+                for i, p in enumerate(_payloads(prefix, 12))]
+    skipped = {"event_id": f"{prefix}-s", "mark": f"skip-{prefix}"}
+    _publish(config, payloads + [skipped] + payloads[:4])  # four delivered twice
+
+    def counted():
+        with Session(engine) as s:
+            return {r.mark: (r.count, r.actor) for r in s.scalars(
+                select(Counted).where(Counted.mark.startswith(prefix)))}
+    wait_for(lambda: len(counted()) == 12, message="all counted")
+    wait_for(lambda: _queue_empty(config, "evt-batch_probe_source-noted--batch_claim_sink.count"),
+             message="all acked")
+    assert counted() == {f"{prefix}-{i}": (1, f"officer-{i}") for i in range(12)}
+    with Session(engine) as s:
+        assert s.get(Counted, f"skip-{prefix}") is None
+
+
+def _queue_empty(config, name) -> bool:
+    with Connection(config["AMQP_URI"]) as conn:
+        return conn.default_channel.queue_declare(name, passive=True).message_count == 0

@@ -98,12 +98,14 @@ class ReliableEventHandler(EventHandler):
                                     content_encoding=message.content_encoding)
 
 
-def on_event(source: str, event_type: str, unless=None):
+def on_event(source: str, event_type: str, unless=None, batched: bool = False):
     """Declare an idempotent handler ``fn(self, uow, payload)`` for ``source``'s ``event_type``.
 
     The service must have its ``Database`` dependency as ``self.db``. ``unless(self, payload)``,
     when given and true, says the event asks nothing of this consumer: it is acked without a
     transaction (a pure check on the payload and configuration, so a redelivery decides alike).
+    ``batched`` runs the events that arrive together (``BatchedEventHandler``) in one unit of
+    work, each claimed for this consumer and handled with its own actor, and one commit.
     """
 
     def decorator(fn):
@@ -123,7 +125,21 @@ def on_event(source: str, event_type: str, unless=None):
                 log.debug("%s already handled %s", consumer, payload.get("event_id"))
                 return None
 
-        # nameko checks entrypoint signatures against the wrapper, not the wrapped function.
+        @functools.wraps(fn)
+        def batch_handler(self, payloads):
+            wanted = [p for p in payloads if unless is None or not unless(self, p)]
+            if not wanted:
+                return
+            with self.db.unit_of_work() as uow:
+                for payload in wanted:
+                    if uow.first_claim(payload["event_id"], consumer):
+                        uow.actor = payload.get("actor")
+                        fn(self, uow, payload)
+                uow.commit()
+
+        if batched:  # nameko checks signatures against the wrapper, not the wrapped function
+            del batch_handler.__wrapped__
+            return BatchedEventHandler.decorator(source, event_type)(batch_handler)
         del handler.__wrapped__
         return ReliableEventHandler.decorator(source, event_type)(handler)
 

@@ -71,16 +71,21 @@ class UnitOfWork:
         Raises AlreadyProcessed when it was handled before. A concurrent duplicate that slips
         past this check fails on the primary key at commit, which ``commit`` reports the same way.
         """
+        if not self.first_claim(message_id, consumer):
+            self.session.rollback()
+            raise AlreadyProcessed(message_id)
+
+    def first_claim(self, message_id: str, consumer: str) -> bool:
+        """Claim ``message_id`` for ``consumer`` in this transaction; False (and nothing
+        written) when it was handled before."""
         # One round trip: insert now, or learn that the key exists. A twin delivery running
         # concurrently waits here on the key and then inserts nothing, before doing any work.
         # A Core statement built once per dialect: every event pays for this, so it skips the
         # ORM's bulk-insert path and building the statement anew.
         connection = self.session.connection()
         stmt = insert_unless_present(ProcessedMessage.__table__, connection.dialect.name)
-        if connection.execute(stmt, {"message_id": message_id,
-                                     "consumer": consumer}).rowcount == 0:
-            self.session.rollback()
-            raise AlreadyProcessed(message_id)
+        return connection.execute(stmt, {"message_id": message_id,
+                                         "consumer": consumer}).rowcount == 1
 
     def commit(self) -> None:
         try:

@@ -30,12 +30,12 @@ class NotifyService:
                                   self.outbound.subscriptions.settings.default_language,
                                   staff_cache=self.outbound.staff_cache)
 
-    @on_event("complaints", "#", unless=_asks_nothing)
+    @on_event("complaints", "#", unless=_asks_nothing, batched=True)
     def on_complaints_event(self, uow, payload):
         handlers.plan_deliveries(uow, payload, self.outbound.subscriptions, self._directory(),
                                  policy().data, set(self.outbound.channels))
 
-    @on_event("dispatch", "#", unless=_asks_nothing)
+    @on_event("dispatch", "#", unless=_asks_nothing, batched=True)
     def on_dispatch_event(self, uow, payload):
         handlers.plan_deliveries(uow, payload, self.outbound.subscriptions, self._directory(),
                                  policy().data, set(self.outbound.channels))

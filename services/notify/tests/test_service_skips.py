@@ -1,4 +1,5 @@
-"""Events no subscription asks about are acked without a transaction; the others are planned."""
+"""Events arrive in batches. Those no subscription asks about are acked without a transaction;
+the others are claimed and planned, each with its own actor, in one transaction per batch."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -16,21 +17,25 @@ def _service(subs):
     return service
 
 
-def test_an_event_that_asks_nothing_opens_no_transaction(subs):
+def test_a_batch_that_asks_nothing_opens_no_transaction(subs):
     service = _service(subs)
     payload = events.sample_payload("case_accepted")  # a web complaint: nobody is told
     assert subs.plan(payload) == []
-    service.on_complaints_event(payload)
+    service.on_complaints_event([payload, dict(payload, event_id="another")])
     service.db.unit_of_work.assert_not_called()
 
 
-def test_an_event_someone_is_told_of_is_claimed_and_planned(subs):
+def test_the_events_someone_is_told_of_are_claimed_and_planned_in_one_transaction(subs):
     service = _service(subs)
-    payload = events.sample_payload("task_assigned")
-    assert subs.plan(payload)
-    with mock.patch("services.notify.service.handlers.plan_deliveries") as plan:
-        service.on_dispatch_event(payload)
+    told = events.sample_payload("task_assigned")
+    assert subs.plan(told)
+    quiet = dict(events.sample_payload("task_assigned"), event_id="quiet", category="none")
+    with mock.patch.object(type(subs), "plan", lambda self, p: [] if p is quiet else ["x"]), \
+            mock.patch("services.notify.service.handlers.plan_deliveries") as plan:
+        service.on_dispatch_event([told, quiet])
+    service.db.unit_of_work.assert_called_once()
     uow = service.db.unit_of_work.return_value.__enter__.return_value
-    uow.claim.assert_called_once_with(payload["event_id"], "NotifyService.on_dispatch_event")
-    assert plan.call_args.args[:2] == (uow, payload)
+    uow.first_claim.assert_called_once_with(told["event_id"], "NotifyService.on_dispatch_event")
+    assert [c.args[:2] for c in plan.call_args_list] == [(uow, told)]
+    assert uow.actor == told.get("actor")
     uow.commit.assert_called_once()
