@@ -110,6 +110,15 @@ def on_event(source: str, event_type: str, unless=None, batched: bool = False):
 
     def decorator(fn):
         consumer = fn.__qualname__
+        if batched:
+            @functools.wraps(fn)
+            def each(self, uow, payloads):
+                for payload in payloads:
+                    if uow.first_claim(payload["event_id"], consumer):
+                        uow.actor = payload.get("actor")
+                        fn(self, uow, payload)
+
+            return on_events(source, event_type, unless)(each)
 
         @functools.wraps(fn)
         def handler(self, payload):
@@ -125,21 +134,7 @@ def on_event(source: str, event_type: str, unless=None, batched: bool = False):
                 log.debug("%s already handled %s", consumer, payload.get("event_id"))
                 return None
 
-        @functools.wraps(fn)
-        def batch_handler(self, payloads):
-            wanted = [p for p in payloads if unless is None or not unless(self, p)]
-            if not wanted:
-                return
-            with self.db.unit_of_work() as uow:
-                for payload in wanted:
-                    if uow.first_claim(payload["event_id"], consumer):
-                        uow.actor = payload.get("actor")
-                        fn(self, uow, payload)
-                uow.commit()
-
-        if batched:  # nameko checks signatures against the wrapper, not the wrapped function
-            del batch_handler.__wrapped__
-            return BatchedEventHandler.decorator(source, event_type)(batch_handler)
+        # nameko checks entrypoint signatures against the wrapper, not the wrapped function.
         del handler.__wrapped__
         return ReliableEventHandler.decorator(source, event_type)(handler)
 
@@ -216,9 +211,11 @@ class BatchedEventHandler(ReliableEventHandler):
         return result, exc_info
 
 
-def on_events(source: str, event_type: str):
+def on_events(source: str, event_type: str, unless=None):
     """Declare a handler ``fn(self, uow, payloads)`` for batches of ``source``'s
-    ``event_type`` (``BatchedEventHandler``), run in one unit of work.
+    ``event_type`` (``BatchedEventHandler``), run in one unit of work. ``unless`` is as for
+    ``on_event``: the events it picks are left out, and a batch of only those opens no
+    transaction.
 
     There is no inbox claim: the handler's writes must themselves be idempotent by event id
     (rows unique by it, inserted unless present), since a batch may hold an event again after
@@ -227,6 +224,10 @@ def on_events(source: str, event_type: str):
     def decorator(fn):
         @functools.wraps(fn)
         def handler(self, payloads):
+            if unless is not None:
+                payloads = [p for p in payloads if not unless(self, p)]
+                if not payloads:
+                    return None
             with self.db.unit_of_work() as uow:
                 result = fn(self, uow, payloads)
                 uow.commit()

@@ -10,9 +10,10 @@ A handler does all its writes, and records the events they cause, in one databas
 
 ``emit`` only inserts an ``outbox`` row; nothing reaches the broker unless the commit succeeds.
 The relay (a green thread of the ``Database`` dependency) then publishes pending rows in
-batches, with one wait for the broker's confirms of each batch, and marks them published. A crash between publish and mark re-publishes the
-row later: consumers are idempotent by ``event_id``, so at-least-once publishing plus idempotent
-consumers gives effectively-once handling.
+batches, with one wait for the broker's confirms of each batch, and marks them published. A
+crash between publish and mark re-publishes the row later: consumers are idempotent by
+``event_id``, so at-least-once publishing plus idempotent consumers gives effectively-once
+handling.
 """
 from __future__ import annotations
 
@@ -30,9 +31,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.common import config, events
 from services.common.clock import clock_from_spec
-from services.common.publisher import ConfirmedPublisher
 from services.common.db import (OutboxMessage, ProcessedMessage, insert_rows,
                                 insert_unless_present, is_postgres, make_engine)
+from services.common.publisher import ConfirmedPublisher
 
 log = logging.getLogger(__name__)
 

@@ -186,12 +186,12 @@ def record_window_passes(db) -> int:
                                   .where(EnterpriseCard.next_check_at <= uow.now)).all()
         if not due:
             return 0
+        ticks = [(_tick_id(key, at), key, as_utc(at).isoformat()) for key, at in due]
         known = set(uow.session.scalars(select(RecordedEvent.event_id).where(
-            RecordedEvent.event_id.in_([_tick_id(k, at) for k, at in due]))))
-        handlers.record(uow, [{"event_id": _tick_id(key, at), "event_type": WINDOW_PASSED,
-                               "occurred_at": as_utc(at).isoformat(), "source": "ranking",
-                               "enterprise_key": key, "at": as_utc(at).isoformat()}
-                              for key, at in due if _tick_id(key, at) not in known])
+            RecordedEvent.event_id.in_([event_id for event_id, _, _ in ticks]))))
+        handlers.record(uow, [{"event_id": event_id, "event_type": WINDOW_PASSED,
+                               "occurred_at": at, "source": "ranking", "enterprise_key": key,
+                               "at": at} for event_id, key, at in ticks if event_id not in known])
         uow.commit()   # another instance recording the same moment (same id) adds nothing
         return len(due)
 
