@@ -171,18 +171,47 @@ def escalation_schedule(policy: dict, due: datetime) -> list[Rung]:
     Each rung's ``after`` is a limit counted from ``due``; rungs must be numbered upwards and
     must not fire before the rung below them.
     """
-    due = as_utc(due)
-    out: list[Rung] = []
-    for i, step in enumerate(policy.get("escalation") or []):
-        try:
-            rung, name = int(step["rung"]), str(step["name"])
-        except (KeyError, TypeError, ValueError):
-            raise ValueError(f"policy escalation[{i}] needs rung and name") from None
-        at = add_limit(policy, due, step.get("after") or {"hours": 0})
-        if out and (rung <= out[-1].rung or at < out[-1].at):
-            raise ValueError(f"policy escalation[{i}]: rungs must rise and fire in order")
-        out.append(Rung(rung, name, str(step.get("zh", "")), at))
-    return out
+    return Ladder(policy).at(due)
+
+
+class Ladder:
+    """One policy's escalation ladder (督办阶梯), read and checked once, for many due times.
+
+    A rung counted in days or working days fires at the end of a day that depends only on the
+    due time's local date, so its instant is kept per date: a sweep of hundreds of tasks due
+    on a few dates counts working days a few times, not once per task and rung."""
+
+    def __init__(self, policy: dict):
+        self.policy = policy
+        self._zone = workdays.zone_of(_tz(policy))
+        self._steps: list[tuple[int, str, str, dict]] = []
+        for i, step in enumerate(policy.get("escalation") or []):
+            try:
+                rung, name = int(step["rung"]), str(step["name"])
+            except (KeyError, TypeError, ValueError):
+                raise ValueError(f"policy escalation[{i}] needs rung and name") from None
+            limit = _check_limit(step.get("after") or {"hours": 0}, f"escalation[{i}].after")
+            self._steps.append((rung, name, str(step.get("zh", "")), limit))
+        self._by_date: dict = {}
+
+    def at(self, due: datetime) -> list[Rung]:
+        """The ladder after ``due`` (see ``escalation_schedule``)."""
+        due = as_utc(due)
+        day = None
+        out: list[Rung] = []
+        for i, (rung, name, zh, limit) in enumerate(self._steps):
+            if "hours" in limit:
+                at = due + timedelta(hours=limit["hours"])
+            else:
+                day = day or due.astimezone(self._zone).date()
+                key = (day, i)
+                if key not in self._by_date:
+                    self._by_date[key] = add_limit(self.policy, due, limit)
+                at = self._by_date[key]
+            if out and (rung <= out[-1].rung or at < out[-1].at):
+                raise ValueError(f"policy escalation[{i}]: rungs must rise and fire in order")
+            out.append(Rung(rung, name, zh, at))
+        return out
 
 
 def next_actions(task_state: TaskState, now: datetime) -> Decision:

@@ -376,9 +376,8 @@ def sweep(uow, policy: Policy, registry: GridRegistry, limit: int = 500) -> int:
         query = query.with_for_update(skip_locked=True)
     rows = uow.session.execute(query).all()
     history: list[dict] = []
-    # Deadlines counted in working days end at the end of a day, so the tasks of one sweep
-    # often share a due time, and with it a ladder (working days to count: the costly part).
-    ladders: dict[tuple, list] = {}
+    # One ladder per region for the whole sweep: it counts working days once per due date.
+    ladders: dict[str, deadlines.Ladder] = {}
     changes = [_check(uow, task, policy.for_region(task.region_code), registry, history,
                       ladders) for task in rows]
     insert_rows(uow.session, TaskHistory.__table__, history)
@@ -390,18 +389,16 @@ def sweep(uow, policy: Policy, registry: GridRegistry, limit: int = 500) -> int:
 def _check(uow, task, rules: dict, registry: GridRegistry, history: list[dict],
            ladders: dict) -> dict:
     """Emit what one swept task (a row) calls for now, add its history entries to ``history``
-    and return the changes to its row. ``ladders`` keeps the escalation schedules worked out
-    so far, by region and due time."""
+    and return the changes to its row. ``ladders`` keeps the sweep's ladder of each region."""
     due = _aware(task.deadline)
     # Closed and awaiting verification: the assignee met the deadline or not, no ladder.
     closed = task.status == "closed"
     if closed:
         schedule = []
     else:
-        key = (task.region_code, due)
-        if key not in ladders:
-            ladders[key] = deadlines.escalation_schedule(rules, due)
-        schedule = ladders[key]
+        if task.region_code not in ladders:
+            ladders[task.region_code] = deadlines.Ladder(rules)
+        schedule = ladders[task.region_code].at(due)
     decision = deadlines.next_actions(deadlines.TaskState(
         due=due, warn_at=_aware(task.warn_at), warned=task.warned, rung=task.rung,
         schedule=schedule), uow.now)

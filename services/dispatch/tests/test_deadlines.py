@@ -9,8 +9,8 @@ from hypothesis import given, settings, strategies as st
 from services.common.config import Policy
 from services.common.errors import ValidationError
 from services.dispatch.deadlines import (
-    Action, Rung, TaskState, compute_deadline, escalation_schedule, extend, next_actions,
-    time_limit,
+    Action, Ladder, Rung, TaskState, add_limit, compute_deadline, escalation_schedule, extend,
+    next_actions, time_limit,
 )
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -143,6 +143,42 @@ def test_misordered_ladder_refused(rules):
     r["escalation"][1]["after"] = {"working_days": 20}
     with pytest.raises(ValueError):
         escalation_schedule(r, cst(2026, 9, 30, 17, 30))
+
+
+MIXED_LADDER = [{"rung": 1, "name": "a", "after": {"hours": 0}},
+                {"rung": 2, "name": "b", "after": {"hours": 2}},
+                {"rung": 3, "name": "c", "after": {"days": 1}},
+                {"rung": 4, "name": "d", "after": {"working_days": 3}},
+                {"rung": 5, "name": "e", "after": {"working_days": 10}}]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31),
+                             timezones=st.just(UTC)), min_size=1, max_size=12))
+def test_a_ladder_used_for_many_due_times_gives_each_its_own_rungs(rules, dues):
+    """The ladder keeps rung instants per local date: reused across a sweep's due times (across
+    local and UTC midnights, holidays and 调休 days) it must give what counting afresh gives."""
+    r = dict(copy.deepcopy(rules), escalation=MIXED_LADDER)
+    ladder = Ladder(r)
+    for due in dues + dues[::-1]:
+        got = ladder.at(due)
+        assert [(x.rung, x.name) for x in got] == [(s["rung"], s["name"]) for s in MIXED_LADDER]
+        assert [x.at for x in got] == [add_limit(r, due, s["after"]) for s in MIXED_LADDER]
+
+
+def test_a_ladder_keys_dates_by_local_day(rules):
+    """16:30 and 15:30 UTC are one UTC day but two days in Beijing: two different rungs."""
+    ladder = Ladder(rules)
+    first = ladder.at(datetime(2026, 10, 12, 15, 30, tzinfo=UTC))  # Mon 23:30 CST
+    second = ladder.at(datetime(2026, 10, 12, 16, 30, tzinfo=UTC))  # Tue 00:30 CST
+    assert first[1].at == cst(2026, 10, 15, 17, 30)  # 3 working days after Monday
+    assert second[1].at == cst(2026, 10, 16, 17, 30)  # 3 working days after Tuesday
+
+
+def test_a_ladder_refuses_a_bad_step_at_once(rules):
+    for bad in ({"rung": 1}, {"rung": 1, "name": "x", "after": {"weeks": 1}}):
+        with pytest.raises(ValueError):
+            Ladder(dict(rules, escalation=[bad]))
 
 
 # --- next_actions -----------------------------------------------------------------------------
