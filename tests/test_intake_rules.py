@@ -2,6 +2,8 @@
 their postmark date, odd phone numbers are kept and flagged, never refused."""
 from __future__ import annotations
 
+import math
+import random
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -162,3 +164,37 @@ def test_simultaneous_repeats_merge_into_one_case(system):
         opened[0]["case_no"]}
     original = system.call("GET", f"/api/v1/cases/{opened[0]['case_no']}", "admin").json()
     assert original["repeat_count"] == 6
+
+
+def test_simultaneous_repeats_by_point_merge_across_lock_cells(system):
+    """Ten reports of one odour, tens of metres apart, around a point where the intake-lock
+    blocks change (each report locks a different 2 x 2 block of cells, overlapping the
+    others'): they still take turns, and make one case."""
+    from services.complaints import domain
+    rng = random.Random(uuid.uuid4().int)
+    cell_lat, cell_lon = domain._LOCK_CELL
+    centre = ((round(rng.uniform(27.45, 27.7) / cell_lat) + 0.5) * cell_lat,
+              (round(rng.uniform(114.05, 114.25) / cell_lon) + 0.5) * cell_lon)
+    spots = [(centre[0] + 0.0003 * math.sin(a), centre[1] + 0.0003 * math.cos(a))
+             for a in (2 * math.pi * i / 10 for i in range(10))]
+    with ThreadPoolExecutor(len(spots)) as pool:
+        answers = list(pool.map(lambda spot: _complaint(
+            system, category="air.odour", lat=spot[0], lon=spot[1]), spots))
+    opened = [a for a in answers if a["status"] == "received"]
+    assert len(opened) == 1, answers
+    original = system.call("GET", f"/api/v1/cases/{opened[0]['case_no']}", "admin").json()
+    assert original["repeat_count"] == len(spots)
+
+
+def test_a_retry_sent_before_the_answer_gets_the_same_case(system):
+    """A client that gives up waiting and sends again with the same Idempotency-Key while the
+    first request is still being handled: every answer is the one case, none an error."""
+    key = "retry-" + uuid.uuid4().hex
+    body = {"category": "noise.industrial", "description": "夜间噪声 " + key,
+            "region_code": "360323", "grid_code": "360323101001"}
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: system.call(
+            "POST", "/api/v1/complaints", json=body, headers={
+                "Idempotency-Key": key, "X-Forwarded-For": "one-client"}), range(6)))
+    assert [a.status_code for a in answers] == [201] * 6, [a.text for a in answers]
+    assert len({a.json()["case_no"] for a in answers}) == 1

@@ -207,6 +207,42 @@ def repeat_box(lat: float) -> tuple[float, float]:
     return dlat, min(180.0, dlat / shrink)
 
 
+# Cells of the intake locks: a point up to this latitude locks cells the size of the repeat
+# box there (all of China, 漠河 included); beyond it, the whole city's lock.
+LOCK_BAND_LAT = 60.0
+_LOCK_CELL = (repeat_box(0)[0], repeat_box(LOCK_BAND_LAT + 1)[1])
+
+
+def intake_locks(sub: Submission) -> list[str]:
+    """The names an intake locks while it looks for the case it repeats and opens its own:
+    any two submissions that ``is_repeat`` could join share at least one, so they take turns,
+    while intakes that cannot be repeats of each other run side by side.
+
+    Repeats share the city and the category, and then the enterprise, the address, or a point
+    within REPEAT_RADIUS_M. For the point: a point locks the 2 x 2 cells around the cell
+    corner nearest to it (on each axis, cells k and k + 1 with k = floor(x / size - 1/2)).
+    Two points less than a cell apart on both axes get k that differ by at most one, so their
+    blocks overlap; a cell is at least the repeat box's half-side, so points within the radius
+    are that close. A submission with no place to compare never merges and locks nothing."""
+    scope = f"intake:{sub.region_code[:4]}:{sub.category}"
+    keys = set()
+    name = normalise_enterprise(sub.enterprise)
+    if name:
+        keys.add(f"{scope}:enterprise:{name}")
+    if sub.address:
+        keys.add(f"{scope}:address:{sub.address}")
+    if sub.lat is not None:
+        # Near the band's edge or the antimeridian, a neighbour's cells may not be comparable:
+        # every point there also takes the whole city's lock.
+        if abs(sub.lat) > LOCK_BAND_LAT - 1 or abs(sub.lon) > 179:
+            keys.add(scope)
+        if abs(sub.lat) <= LOCK_BAND_LAT:
+            i = math.floor(sub.lat / _LOCK_CELL[0] - 0.5)
+            j = math.floor(sub.lon / _LOCK_CELL[1] - 0.5)
+            keys.update(f"{scope}:cell:{i + a}:{j + b}" for a in (0, 1) for b in (0, 1))
+    return sorted(keys)
+
+
 def distance_m(lat1, lon1, lat2, lon2) -> float:
     r = EARTH_RADIUS_M
     p1, p2 = math.radians(lat1), math.radians(lat2)

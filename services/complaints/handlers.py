@@ -2,6 +2,7 @@
 applies the domain rules, writes the case and its history, and emits events through the outbox."""
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import datetime, timedelta
 
@@ -36,12 +37,16 @@ def _case_fields(case: Case) -> dict:
             "channel": case.channel, "category": case.category, "priority": case.priority}
 
 
-def _take_turns(uow, key: str) -> None:
-    """Hold a lock on ``key`` until the transaction ends, so that concurrent intakes that could
+def _take_turns(uow, *keys: str) -> None:
+    """Hold locks on ``keys`` until the transaction ends, so that concurrent intakes that could
     land on the same case (a repeat, a burst of exceedance readings) take turns instead of each
-    opening one. SQLite has a single writer anyway."""
-    if uow.session.bind.dialect.name == "postgresql":
-        uow.session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+    opening one. Taken in one order (of their numbers), so two intakes never wait on each
+    other. SQLite has a single writer anyway."""
+    if keys and uow.session.bind.dialect.name == "postgresql":
+        numbers = sorted({int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(),
+                                         "big", signed=True) for k in keys})
+        uow.session.execute(text("SELECT pg_advisory_xact_lock(k) "
+                                 "FROM unnest(CAST(:keys AS bigint[])) AS k"), {"keys": numbers})
 
 
 def _for_update(uow, query):
@@ -75,17 +80,21 @@ def _stop_acceptance(case: Case) -> None:
 # --- intake -----------------------------------------------------------------------------------
 def submit(uow, cmd: dict, policy: Policy, idempotency_key: str | None = None) -> Case:
     """Receive a report or complaint (登记): a new case, or a repeat merged into an open one."""
-    if idempotency_key:
-        existing = uow.session.scalars(
-            select(Case).where(Case.idempotency_key == idempotency_key)).first()
-        if existing is not None:
-            return existing
+    existing = _by_idempotency_key(uow, idempotency_key)
+    if existing is not None:
+        return existing
     default_region = policy.data.get("intake", {}).get("default_region", DEFAULT_REGION)
     sub = domain.validate_submission(cmd, policy.for_region(cmd.get("region_code") if isinstance(
         cmd, dict) and isinstance(cmd.get("region_code"), str) else None), uow.now, default_region)
     rules = policy.for_region(sub.region_code)
-    # Every case this one could repeat shares its city and category: one intake at a time there.
-    _take_turns(uow, f"intake:{sub.region_code[:4]}:{sub.category}")
+    # Intakes that could be repeats of each other take turns, and so do a request and its
+    # retry sent before the first answer came; the rest run side by side.
+    keys = domain.intake_locks(sub) + ([f"idempotency:{idempotency_key}"] if idempotency_key
+                                       else [])
+    _take_turns(uow, *keys)
+    existing = _by_idempotency_key(uow, idempotency_key)  # the twin that held the lock
+    if existing is not None:
+        return existing
     case = Case(channel=sub.channel, category=sub.category, categories=list(sub.categories),
                 priority=sub.priority, status="received", region_code=sub.region_code,
                 grid_code=sub.grid_code, description=sub.description, address=sub.address,
@@ -132,6 +141,12 @@ def submit(uow, cmd: dict, policy: Policy, idempotency_key: str | None = None) -
         # Sudden and mass incidents are escalated at once, never left in the intake queue.
         _accept(uow, case, auto=True)
     return case
+
+
+def _by_idempotency_key(uow, key: str | None) -> Case | None:
+    if not key:
+        return None
+    return uow.session.scalars(select(Case).where(Case.idempotency_key == key)).first()
 
 
 def _has_contact(case: Case) -> bool:

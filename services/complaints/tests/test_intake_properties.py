@@ -298,3 +298,82 @@ def test_the_database_box_holds_every_point_within_the_radius(lat, lon, bearing,
     other_lat, other_lon = _moved(lat, lon, bearing, metres)
     dlat, dlon = domain.repeat_box(lat)
     assert abs(other_lat - lat) <= dlat and abs(other_lon - lon) <= dlon
+
+
+# --- intake locks: repeats take turns ----------------------------------------------------------
+def _place(draw, near=None):
+    """Fields of a submission's place: maybe an enterprise, an address, a point (near another)."""
+    fields = {}
+    if draw(st.booleans()):
+        fields["enterprise"] = draw(spelt_differently(draw(st.sampled_from(["萍乡某陶瓷厂",
+                                                                            "Acme Paper"]))))
+    if draw(st.booleans()):
+        fields["address"] = draw(st.sampled_from(["芦溪县宣风镇", "芦溪县银河镇"]))
+    if draw(st.booleans()):
+        if near is None:
+            lat, lon = draw(st.floats(-89.9, 89.9)), draw(st.floats(-180, 180))
+        else:
+            lat, lon = _moved(near[0], near[1], draw(bearings),
+                              draw(st.floats(0, domain.REPEAT_RADIUS_M * 1.3)))
+            lat, lon = max(-90.0, min(90.0, lat)), (lon + 180) % 360 - 180
+        fields["lat"], fields["lon"] = lat, lon
+    return fields
+
+
+@st.composite
+def two_places(draw):
+    first = _place(draw)
+    return first, _place(draw, near=(first["lat"], first["lon"]) if "lat" in first else None)
+
+
+@settings(max_examples=600, deadline=None)
+@given(two_places())
+@example(({"lat": 27.6, "lon": 114.1}, {"lat": 27.6 + 0.0018, "lon": 114.1}))
+@example(({"lat": 59.9995, "lon": 114.1}, {"lat": 60.0005, "lon": 114.1}))  # the band's edge
+@example(({"lat": 40.0, "lon": 179.9999}, {"lat": 40.0, "lon": -179.9999}))  # the antimeridian
+@example(({"address": "芦溪县宣风镇", "lat": 27.6, "lon": 114.1}, {"address": "芦溪县宣风镇"}))
+def test_submissions_that_could_be_repeats_share_a_lock(rules, places):
+    """Any two submissions of which one could repeat the other lock a name in common, so the
+    second waits for the first's case before it looks for one to merge into."""
+    one, other = (_submit(rules, **fields) for fields in places)
+    if domain.is_repeat(one, _open_case(other), 60) or domain.is_repeat(other, _open_case(one), 60):
+        assert set(domain.intake_locks(one)) & set(domain.intake_locks(other))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.floats(-89.9, 89.9), st.floats(-180, 180), bearings,
+       st.floats(0, domain.REPEAT_RADIUS_M - 0.01))
+@example(lat=27.6, lon=114.1, bearing=0.0, metres=199.0)
+@example(lat=53.5, lon=122.3, bearing=90.0, metres=199.0)  # 漠河
+def test_points_within_the_radius_share_a_lock(rules, lat, lon, bearing, metres):
+    """Points alone: across cell corners and edges, at any latitude, on both sides of 180°."""
+    other_lat, other_lon = _moved(lat, lon, bearing, metres)
+    one = _submit(rules, lat=lat, lon=lon)
+    other = _submit(rules, lat=max(-90.0, min(90.0, other_lat)),
+                    lon=(other_lon + 180) % 360 - 180)
+    assert domain.is_repeat(one, _open_case(other), 60)
+    assert set(domain.intake_locks(one)) & set(domain.intake_locks(other))
+
+
+@pytest.mark.parametrize("lat", [0.0, 27.6, 45.0, 53.5, 59.99])
+def test_points_just_inside_the_radius_share_a_lock_wherever_the_cells_fall(rules, lat):
+    """Every phase of a pair against the cells, north-south and east-west, at 199.9 m."""
+    for step in range(400):
+        here = (lat + step * 0.00001, 114.0 + step * 0.00003)
+        for bearing in (0, 45, 90):
+            there = _moved(*here, bearing, domain.REPEAT_RADIUS_M - 0.1)
+            one, other = _submit(rules, lat=here[0], lon=here[1]), _submit(
+                rules, lat=there[0], lon=there[1])
+            assert set(domain.intake_locks(one)) & set(domain.intake_locks(other)), (here, there)
+
+
+def test_intakes_at_different_places_lock_different_names(rules):
+    """A burst of complaints across a county does not queue behind one lock: submissions 2 km
+    apart, at other addresses and enterprises, or with nowhere to compare, share none."""
+    here = _submit(rules, lat=27.6, lon=114.1, address="芦溪县宣风镇", enterprise="甲厂")
+    there = _submit(rules, lat=27.62, lon=114.1, address="芦溪县银河镇", enterprise="乙厂")
+    assert not set(domain.intake_locks(here)) & set(domain.intake_locks(there))
+    assert domain.intake_locks(_submit(rules, grid_code="360323101001")) == []
+    assert not set(domain.intake_locks(here)) & set(domain.intake_locks(_submit(
+        rules, category="noise.industrial", lat=27.6, lon=114.1, address="芦溪县宣风镇",
+        enterprise="甲厂")))
