@@ -167,7 +167,15 @@ def plan_deliveries(uow, payload: dict, subs: Subscriptions, directory: Director
     """Record every message an event calls for, on the channels this deployment has (an SMS
     planned where no SMS gateway is configured falls back like an SMS-less number).
     A complainant that no channel reaches is recorded as unreachable and the intake desk is
-    told, so someone phones back. Re-planning the same event adds nothing."""
+    told, so someone phones back. Re-planning the same event adds nothing.
+
+    Without autoflush: each look-up would first write the deliveries planned so far, one
+    flush per recipient; they go in together at the commit (``_record`` keeps track of them)."""
+    with uow.session.no_autoflush:
+        return _plan(uow, payload, subs, directory, policy, available)
+
+
+def _plan(uow, payload, subs, directory, policy, available) -> int:
     created = 0
     for planned in subs.plan(payload):
         for recipient in directory.resolve(planned, payload):
@@ -208,15 +216,18 @@ def _deployed(contact: Contact | None, available: set[str]) -> Contact | None:
 
 
 def _record(uow, payload, planned, recipient, channels, context, subs) -> int:
+    # Planned in this unit of work but not written yet (no autoflush): (event, recipient, channel).
+    pending = uow.session.info.setdefault("planned_deliveries", set())
     created = 0
     for channel in channels:
-        exists = uow.session.scalars(select(Delivery.id).where(
-            Delivery.event_id == payload["event_id"],
-            Delivery.recipient_key == recipient.key,
-            Delivery.channel == channel)).first()
-        if exists is None:
-            uow.session.add(_delivery(uow, payload, planned, recipient, channel, context, subs))
-            created += 1
+        key = (payload["event_id"], recipient.key, channel)
+        if key in pending or uow.session.scalars(select(Delivery.id).where(
+                Delivery.event_id == key[0], Delivery.recipient_key == key[1],
+                Delivery.channel == key[2])).first() is not None:
+            continue
+        uow.session.add(_delivery(uow, payload, planned, recipient, channel, context, subs))
+        pending.add(key)
+        created += 1
     return created
 
 
