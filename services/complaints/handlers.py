@@ -40,8 +40,8 @@ def _case_fields(case: Case) -> dict:
 def _take_turns(uow, *keys: str) -> None:
     """Hold locks on ``keys`` until the transaction ends, so that concurrent intakes that could
     land on the same case (a repeat, a burst of exceedance readings) take turns instead of each
-    opening one. Taken in one order (of their numbers), so two intakes never wait on each
-    other. SQLite has a single writer anyway."""
+    opening one. Taken in one order (of their numbers), so two intakes never deadlock.
+    SQLite has a single writer anyway."""
     if keys and uow.session.bind.dialect.name == "postgresql":
         numbers = sorted({int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(),
                                          "big", signed=True) for k in keys})
