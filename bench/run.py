@@ -126,12 +126,19 @@ class System:
 # apart: as the app sends it (a point, routed to the grid covering it), and never within the
 # 200 m that would merge it into another as a repeat. Submissions in a row land far apart, as
 # a county's complaints do, not next to each other (stepping 2053 spots visits all 5000).
+# Each further 5,000 submissions take another category: one never repeats another's case.
 SPOTS = itertools.count()
+CATEGORIES = ("air.dust", "air.odour", "air.industrial", "noise.industrial",
+              "water.industrial", "waste.solid")
 
 
 def submit(base: str, marker: str, n: int, session: requests.Session) -> tuple[str, float]:
-    spot = next(SPOTS) * 2053 % 5000
-    body = {"category": "air.dust", "description": f"bench {marker} {n}",
+    lap, spot = divmod(next(SPOTS), 5000)
+    if lap >= len(CATEGORIES):
+        raise RuntimeError(f"more than {5000 * len(CATEGORIES)} submissions in one run: some "
+                           "would repeat earlier ones and be merged, never assigned")
+    spot = spot * 2053 % 5000
+    body = {"category": CATEGORIES[lap], "description": f"bench {marker} {n}",
             "region_code": "360323", "channel": "web",
             "lat": round(27.45 + 0.003 * (spot // 100), 6),
             "lon": round(114.0015 + 0.003 * (spot % 100), 6)}
