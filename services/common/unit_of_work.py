@@ -109,7 +109,6 @@ class UnitOfWork:
     def rollback(self) -> None:
         self.session.rollback()
         self.emitted = []
-        self.session.info.clear()  # handlers' notes on the transaction's unwritten rows
 
 
 class Database(DependencyProvider):

@@ -170,7 +170,7 @@ def plan_deliveries(uow, payload: dict, subs: Subscriptions, directory: Director
     told, so someone phones back. Re-planning the same event adds nothing.
 
     Without autoflush: each look-up would first write the deliveries planned so far, one
-    flush per recipient; they go in together at the commit (``_record`` keeps track of them)."""
+    flush per recipient; they go in together at the commit."""
     with uow.session.no_autoflush:
         return _plan(uow, payload, subs, directory, policy, available)
 
@@ -216,17 +216,18 @@ def _deployed(contact: Contact | None, available: set[str]) -> Contact | None:
 
 
 def _record(uow, payload, planned, recipient, channels, context, subs) -> int:
-    # Planned in this unit of work but not written yet (no autoflush): (event, recipient, channel).
-    pending = uow.session.info.setdefault("planned_deliveries", set())
+    # Deliveries planned in this unit of work are not written yet (no autoflush), so the query
+    # cannot see them: they are the session's new objects (a rollback drops them).
+    pending = {(d.recipient_key, d.channel) for d in uow.session.new
+               if isinstance(d, Delivery) and d.event_id == payload["event_id"]}
     created = 0
     for channel in channels:
-        key = (payload["event_id"], recipient.key, channel)
-        if key in pending or uow.session.scalars(select(Delivery.id).where(
-                Delivery.event_id == key[0], Delivery.recipient_key == key[1],
-                Delivery.channel == key[2])).first() is not None:
+        if (recipient.key, channel) in pending or uow.session.scalars(select(Delivery.id).where(
+                Delivery.event_id == payload["event_id"], Delivery.recipient_key == recipient.key,
+                Delivery.channel == channel)).first() is not None:
             continue
         uow.session.add(_delivery(uow, payload, planned, recipient, channel, context, subs))
-        pending.add(key)
+        pending.add((recipient.key, channel))
         created += 1
     return created
 
