@@ -127,17 +127,17 @@ class System:
 # 200 m that would merge it into another as a repeat. Submissions in a row land far apart, as
 # a county's complaints do, not next to each other (stepping 2053 spots visits all 5000).
 # Each further 5,000 submissions take another category: one never repeats another's case.
-SPOTS = itertools.count()
+SPOTS, LATTICE = itertools.count(), 5000
 CATEGORIES = ("air.dust", "air.odour", "air.industrial", "noise.industrial",
               "water.industrial", "waste.solid")
 
 
 def submit(base: str, marker: str, n: int, session: requests.Session) -> tuple[str, float]:
-    lap, spot = divmod(next(SPOTS), 5000)
+    lap, spot = divmod(next(SPOTS), LATTICE)
     if lap >= len(CATEGORIES):
-        raise RuntimeError(f"more than {5000 * len(CATEGORIES)} submissions in one run: some "
+        raise RuntimeError(f"more than {LATTICE * len(CATEGORIES)} submissions in one run: some "
                            "would repeat earlier ones and be merged, never assigned")
-    spot = spot * 2053 % 5000
+    spot = spot * 2053 % LATTICE
     body = {"category": CATEGORIES[lap], "description": f"bench {marker} {n}",
             "region_code": "360323", "channel": "web",
             "lat": round(27.45 + 0.003 * (spot // 100), 6),

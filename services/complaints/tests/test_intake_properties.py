@@ -301,6 +301,11 @@ def test_the_database_box_holds_every_point_within_the_radius(lat, lon, bearing,
 
 
 # --- intake locks: repeats take turns ----------------------------------------------------------
+def _on_the_globe(lat: float, lon: float) -> tuple[float, float]:
+    """A moved point as a client would send it: latitude within ±90°, longitude within ±180°."""
+    return max(-90.0, min(90.0, lat)), (lon + 180) % 360 - 180
+
+
 def _place(draw, near=None):
     """Fields of a submission's place: maybe an enterprise, an address, a point (near another)."""
     fields = {}
@@ -313,9 +318,8 @@ def _place(draw, near=None):
         if near is None:
             lat, lon = draw(st.floats(-89.9, 89.9)), draw(st.floats(-180, 180))
         else:
-            lat, lon = _moved(near[0], near[1], draw(bearings),
-                              draw(st.floats(0, domain.REPEAT_RADIUS_M * 1.3)))
-            lat, lon = max(-90.0, min(90.0, lat)), (lon + 180) % 360 - 180
+            lat, lon = _on_the_globe(*_moved(near[0], near[1], draw(bearings),
+                                             draw(st.floats(0, domain.REPEAT_RADIUS_M * 1.3))))
         fields["lat"], fields["lon"] = lat, lon
     return fields
 
@@ -347,10 +351,9 @@ def test_submissions_that_could_be_repeats_share_a_lock(rules, places):
 @example(lat=53.5, lon=122.3, bearing=90.0, metres=199.0)  # 漠河
 def test_points_within_the_radius_share_a_lock(rules, lat, lon, bearing, metres):
     """Points alone: across cell corners and edges, at any latitude, on both sides of 180°."""
-    other_lat, other_lon = _moved(lat, lon, bearing, metres)
+    other_lat, other_lon = _on_the_globe(*_moved(lat, lon, bearing, metres))
     one = _submit(rules, lat=lat, lon=lon)
-    other = _submit(rules, lat=max(-90.0, min(90.0, other_lat)),
-                    lon=(other_lon + 180) % 360 - 180)
+    other = _submit(rules, lat=other_lat, lon=other_lon)
     assert domain.is_repeat(one, _open_case(other), 60)
     assert set(domain.intake_locks(one)) & set(domain.intake_locks(other))
 
