@@ -2,8 +2,10 @@
 
 * end to end: submissions through gateway → complaints → dispatch → notify → ranking (real
   processes, RabbitMQ, PostgreSQL); latency from submission to task assigned at an offered rate,
-  and throughput until every submission is assigned, notified and counted; baseline: a bare kombu
-  pipeline with the same number of hops (persistent publish with confirms, consume, ack);
+  and throughput until every submission is assigned, notified and counted; baselines: the same
+  five processes passing the same messages with nameko alone, no database (``bare_nameko``),
+  and a bare kombu pipeline with the same number of hops (persistent publish with confirms,
+  consume, ack);
 * routing: points per second against a 50,000-cell registry; baseline: a plain loop over
   bounding boxes of the same cells is too slow to finish, so the baseline is the batch router;
 * deadline sweep over 1,000,000 open tasks in PostgreSQL; baseline: a full scan of the table;
@@ -15,6 +17,7 @@ import argparse
 import os
 import itertools
 import platform
+import subprocess
 import sys
 import threading
 import time
@@ -239,18 +242,22 @@ def bench_end_to_end(rate: float, calm_rate: float, seconds: float, burst: int):
         servers_ms = {name: 1000 * (spent - servers_before[name]) / burst
                       for name, spent in server_cpu_seconds().items()}
         base_rate = bare_kombu(system.amqp, burst, hops=HOPS)
-        row("end-to-end throughput (assigned, notified, counted)", f"{e2e:.0f} submissions/s",
-            f"{base_rate:.0f}/s bare kombu", f"ratio {e2e / base_rate:.2f}; intake alone "
-            f"{intake:.0f}/s; {burst} submissions, 32 clients")
-        row("CPU per submission, all services", f"{sum(cpu_ms.values()):.1f} ms", "-",
-            ", ".join(f"{name} {ms:.1f}" for name, ms in cpu_ms.items()))
-        row("CPU per submission, RabbitMQ and PostgreSQL", f"{sum(servers_ms.values()):.1f} ms",
-            "-", ", ".join(f"{name} {ms:.1f}" for name, ms in servers_ms.items()))
-        for name in processes.SERVICES:
-            row(f"RSS {name} at rest / after load", f"{rest[name]:.0f} / {loaded[name]:.0f} MB",
-                "-")
     finally:
         system.close()
+    # After envgrid has stopped, so that the two do not share the machine.
+    bare_rate, bare_ms, bare_broker_ms = bench_bare_nameko(burst)
+    row("end-to-end throughput (assigned, notified, counted)", f"{e2e:.0f} submissions/s",
+        f"{bare_rate:.0f}/s bare nameko, {base_rate:.0f}/s bare kombu",
+        f"ratio {e2e / bare_rate:.2f} and {e2e / base_rate:.2f}; intake alone {intake:.0f}/s; "
+        f"{burst} submissions, 32 clients")
+    row("CPU per submission, all services", f"{sum(cpu_ms.values()):.1f} ms",
+        f"{bare_ms:.1f} ms bare nameko", ", ".join(f"{name} {ms:.1f}"
+                                                   for name, ms in cpu_ms.items()))
+    row("CPU per submission, RabbitMQ and PostgreSQL", f"{sum(servers_ms.values()):.1f} ms",
+        f"RabbitMQ {bare_broker_ms:.1f} ms bare nameko",
+        ", ".join(f"{name} {ms:.1f}" for name, ms in servers_ms.items()))
+    for name in processes.SERVICES:
+        row(f"RSS {name} at rest / after load", f"{rest[name]:.0f} / {loaded[name]:.0f} MB", "-")
 
 
 # Messages one submission causes (the bench's policy accepts web complaints at once): the RPC
@@ -295,6 +302,73 @@ def bare_kombu(amqp: str, n: int, hops: int) -> float:
         for q in queues:
             q(pub_conn.default_channel).delete()
     return n / elapsed
+
+
+def bench_bare_nameko(burst: int, warm: int = 50) -> tuple[float, float, float]:
+    """The same processes and messages per submission with nameko alone (``bare_nameko``):
+    submissions per second through it, and CPU per submission of its services and of RabbitMQ.
+    The floor under envgrid."""
+    from bench import bare_nameko
+    vhost = "envgrid-bench-bare-" + uuid.uuid4().hex[:6]
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, AMQP_URI=create_vhost(vhost), WEB_SERVER_ADDRESS=f"127.0.0.1:{port}",
+               PYTHONWARNINGS="ignore", LOG_LEVEL="WARNING", MAX_WORKERS="20")
+    logs = config.data_dir() / "bench" / vhost
+    logs.mkdir(parents=True, exist_ok=True)
+    procs = {name: subprocess.Popen(
+        [sys.executable, "-m", "nameko", "run", "--config", "infra/nameko.yaml",
+         f"bench.bare_nameko:{cls}"], cwd=config.ROOT, env=env,
+        stdout=open(logs / f"{name}.log", "ab"), stderr=subprocess.STDOUT)
+        for name, cls in bare_nameko.SERVICES.items()}
+
+    def seen() -> dict | None:
+        try:
+            r = requests.get(base + "/seen", timeout=5)
+        except requests.RequestException:
+            return None
+        return r.json() if r.status_code == 200 else None
+
+    def settled(n: int, timeout: float = 300) -> float:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            counts = seen() or {}
+            if (counts.get("complaints", {}).get("task_assigned", 0) >= n
+                    and all(sum(counts.get(s, {}).values()) >= 4 * n
+                            for s in ("notify", "ranking"))):
+                return time.time()
+            time.sleep(0.1)
+        raise SystemExit(f"the bare nameko pipeline did not settle: {seen()}; see {logs}")
+
+    def one(i):
+        with requests.Session() as s:
+            r = s.post(base + "/submit", json={"n": i, "category": "air.dust",
+                                               "description": f"bare {i}", "channel": "web",
+                                               "region_code": "360323", "lat": 27.45,
+                                               "lon": 114.0015}, timeout=30)
+            r.raise_for_status()
+
+    try:
+        deadline = time.time() + 60
+        while seen() is None:  # every service answering
+            if time.time() > deadline or any(p.poll() is not None for p in procs.values()):
+                raise SystemExit(f"the bare nameko services did not start; see {logs}")
+            time.sleep(0.5)
+        for i in range(warm):
+            one(i)
+        settled(warm)
+        cpu_before = {name: cpu_seconds(p.pid) for name, p in procs.items()}
+        broker_before = server_cpu_seconds()["RabbitMQ"]
+        start = time.time()
+        with ThreadPoolExecutor(32) as pool:
+            list(pool.map(one, range(warm, warm + burst)))
+        rate = burst / (settled(warm + burst) - start)
+        cpu_ms = sum(1000 * (cpu_seconds(p.pid) - cpu_before[name]) / burst
+                     for name, p in procs.items())
+        return rate, cpu_ms, 1000 * (server_cpu_seconds()["RabbitMQ"] - broker_before) / burst
+    finally:
+        processes.stop_all(procs)
+        delete_vhost(vhost)
 
 
 # --- routing -------------------------------------------------------------------------------
