@@ -95,6 +95,8 @@ def submit(uow, cmd: dict, policy: Policy, idempotency_key: str | None = None) -
     existing = _by_idempotency_key(uow, idempotency_key)  # the twin that held the lock
     if existing is not None:
         return existing
+    # Looked for before this intake is written: nothing to flush first, nothing to leave out.
+    original = _find_repeat(uow, sub, rules)
     case = Case(channel=sub.channel, category=sub.category, categories=list(sub.categories),
                 priority=sub.priority, status="received", region_code=sub.region_code,
                 grid_code=sub.grid_code, description=sub.description, address=sub.address,
@@ -113,12 +115,10 @@ def submit(uow, cmd: dict, policy: Policy, idempotency_key: str | None = None) -
             phone_kind=phone.kind if phone else None, phone_flag=phone.flag if phone else None)
     _start_acceptance(case, rules, sub.received_at)
     uow.session.add(case)
-    uow.session.flush()
+    uow.session.flush()  # its id numbers it; the rest of its writes go in at the commit
     case.case_no = domain.case_number(case.region_code, case.received_at, case.id)
     _history(uow, case, "received", channel=case.channel)
     has_contact = _has_contact(case)
-
-    original = _find_repeat(uow, sub, rules, exclude_id=case.id)
     if original is not None:
         original.repeat_count += 1
         _history(uow, original, "repeat_merged", repeat_case_no=case.case_no,
@@ -159,7 +159,7 @@ def _reporter(case: Case) -> str | None:
     return case.submitted_by if case.channel == "patrol" else None
 
 
-def _find_repeat(uow, sub: domain.Submission, rules: dict, exclude_id: int) -> Case | None:
+def _find_repeat(uow, sub: domain.Submission, rules: dict) -> Case | None:
     """The open case this submission repeats, if any. SQL narrows the candidates to those that
     could match (same enterprise name, a nearby point, the same address); the domain decides."""
     same_place = []
@@ -181,7 +181,7 @@ def _find_repeat(uow, sub: domain.Submission, rules: dict, exclude_id: int) -> C
                                Case.status.in_(domain.OPEN_STATUSES),
                                Case.region_code.startswith(sub.region_code[:4]),
                                Case.received_at >= sub.received_at - timedelta(days=window),
-                               Case.id != exclude_id, or_(*same_place))
+                               or_(*same_place))
         .order_by(Case.id).limit(200)).all()
     for row in rows:
         if domain.is_repeat(sub, row._asdict(), window):
