@@ -2,11 +2,13 @@
 database: a burst is handled in fewer transactions than events, each event once, all acked; a
 redelivered event changes nothing; a poison event in a batch goes to the dead-letter queue alone
 while the rest of its batch is handled once; per-event handlers in a batch each claim their
-event and act as its actor."""
+event and act as its actor; a batch starts at once when none is running, and the events that
+come while one runs go together as soon as it ends, not after the linger."""
 from __future__ import annotations
 
 import uuid
 
+import eventlet
 import pytest
 from kombu import Connection
 from nameko.containers import ServiceContainer
@@ -72,6 +74,22 @@ class BatchClaimSink:
         uow.session.add(Batch(size=-1))
 
 
+class EagerSink:
+    """One batch at a time, and a linger far longer than any test: a batch that does not start
+    at once, or waits for the linger after a batch ends, is never handled."""
+    name = "batch_eager_sink"
+    db = Database("batch_probe_sink", relay=False)
+
+    @on_events(SOURCE, "eager")
+    def note(self, uow, payloads):
+        if any(p["mark"].startswith("slow") for p in payloads):
+            eventlet.sleep(1.0)  # the rest of the burst arrives while this batch runs
+        connection = uow.session.connection()
+        connection.execute(insert_unless_present(Noted.__table__, connection.dialect.name),
+                           [{"event_id": p["event_id"], "mark": p["mark"]} for p in payloads])
+        uow.session.add(Batch(size=1000 + len(payloads)))
+
+
 @pytest.fixture(scope="module")
 def sink(amqp_uri, session_tag):
     urls = create_databases(session_tag, ("batch_probe_sink",), migrate=False)
@@ -81,6 +99,8 @@ def sink(amqp_uri, session_tag):
     config = {"AMQP_URI": amqp_uri, "DATABASE_URLS": urls, "EVENT_RETRY_PAUSE": 0.1,
               "EVENT_BATCH": 10, "EVENT_BATCH_LINGER_SECONDS": 0.2, "max_workers": 10}
     containers = [ServiceContainer(cls, config) for cls in (BatchSink, BatchClaimSink)]
+    containers.append(ServiceContainer(EagerSink, dict(
+        config, EVENT_BATCH_LINGER_SECONDS=3600, EVENT_BATCHES_IN_FLIGHT=1)))
     for container in containers:
         container.start()
     yield config, engine
@@ -90,10 +110,10 @@ def sink(amqp_uri, session_tag):
     drop_databases(urls)
 
 
-def _publish(config, payloads):
+def _publish(config, payloads, event_type="noted"):
     dispatch = event_dispatcher(config)
     for payload in payloads:
-        dispatch(SOURCE, "noted", payload)
+        dispatch(SOURCE, event_type, payload)
 
 
 def _noted(engine, prefix) -> list[str]:
@@ -169,3 +189,27 @@ def test_per_event_handlers_in_a_batch_claim_each_event_and_act_as_its_actor(sin
 def _queue_empty(config, name) -> bool:
     with Connection(config["AMQP_URI"]) as conn:
         return conn.default_channel.queue_declare(name, passive=True).message_count == 0
+
+
+def test_an_event_that_comes_alone_is_handled_at_once(sink):
+    config, engine = sink
+    prefix = "alone" + uuid.uuid4().hex[:6]
+    _publish(config, _payloads(prefix, 1), "eager")
+    wait_for(lambda: _noted(engine, prefix) == [f"{prefix}-0"], message="noted without the linger")
+
+
+def test_events_that_come_while_a_batch_runs_go_together_when_it_ends(sink):
+    config, engine = sink
+    prefix = "busy" + uuid.uuid4().hex[:6]
+    with Session(engine) as s:
+        before = s.scalar(select(func.max(Batch.id)).where(Batch.size > 1000)) or 0
+    slow = {"event_id": f"{prefix}-slow", "mark": f"slow-{prefix}"}
+    payloads = _payloads(prefix, 8)
+    _publish(config, [slow] + payloads, "eager")
+    wait_for(lambda: len(_noted(engine, prefix)) == 8, message="the rest noted after the first")
+    with Session(engine) as s:
+        sizes = list(s.scalars(select(Batch.size).where(Batch.size > 1000, Batch.id > before)
+                               .order_by(Batch.id)))
+    assert sizes[0] == 1001  # the slow one, alone: it started at once
+    assert len(sizes) < 9 and sum(sizes) - 1000 * len(sizes) == 9  # the rest gathered
+    assert _queue_empty(config, "evt-batch_probe_source-eager--batch_eager_sink.note")

@@ -142,10 +142,15 @@ def on_event(source: str, event_type: str, unless=None, batched: bool = False):
 
 
 class BatchedEventHandler(ReliableEventHandler):
-    """Hands its worker the events that arrived together, in one list: up to ``EVENT_BATCH``
-    of them (at most the prefetch window), or those that came within
-    ``EVENT_BATCH_LINGER_SECONDS`` of the first. One transaction and one commit serve the whole
-    batch, instead of one per event.
+    """Hands its worker the events that arrived together, in one list of up to ``EVENT_BATCH``
+    (at most the prefetch window). One transaction and one commit serve the whole batch,
+    instead of one per event.
+
+    A batch starts as soon as fewer than ``EVENT_BATCHES_IN_FLIGHT`` (1) of this handler's
+    batches are running: an event that comes alone is handled at once, not after a wait.
+    Otherwise the events gather until a running batch ends, or at the latest
+    ``EVENT_BATCH_LINGER_SECONDS`` after the first of them: the busier the consumer, the larger
+    its batches. With 0, every batch waits for the linger (the most batching, the most latency).
 
     The batch's messages are acked only after its worker returns (its transaction committed);
     a transient failure puts them all back; any other failure has each event handled alone,
@@ -157,6 +162,8 @@ class BatchedEventHandler(ReliableEventHandler):
         self.batch_size = max(1, min(int(cfg.get("EVENT_BATCH", 100)),
                                      self.container.max_workers))
         self.linger = float(cfg.get("EVENT_BATCH_LINGER_SECONDS", 0.05))
+        self.in_flight_limit = max(0, int(cfg.get("EVENT_BATCHES_IN_FLIGHT", 1)))
+        self._in_flight = 0
         self._buffer: list = []
         self._timer = None
 
@@ -169,7 +176,7 @@ class BatchedEventHandler(ReliableEventHandler):
 
     def handle_message(self, body, message):
         self._buffer.append((body, message))
-        if len(self._buffer) >= self.batch_size:
+        if len(self._buffer) >= self.batch_size or self._in_flight < self.in_flight_limit:
             self._flush()
         elif self._timer is None:
             self._timer = self.container.spawn_managed_thread(self._flush_later)
@@ -182,18 +189,30 @@ class BatchedEventHandler(ReliableEventHandler):
     def _flush(self):
         batch, self._buffer = self._buffer, []
         if batch:
-            self._spawn([body for body, _ in batch], [message for _, message in batch])
+            self._in_flight += 1
+            if not self._spawn([body for body, _ in batch], [message for _, message in batch]):
+                self._in_flight -= 1
 
-    def _spawn(self, bodies, messages, handle_result=None):
+    def _spawn(self, bodies, messages, handle_result=None) -> bool:
         try:
             self.container.spawn_worker(
                 self, (bodies,), {}, handle_result=handle_result or functools.partial(
                     self.handle_batch_result, bodies, messages))
+            return True
         except ContainerBeingKilled:
             for message in messages:
                 self.queue_consumer.requeue_message(message)
+            return False
 
     def handle_batch_result(self, bodies, messages, worker_ctx, result=None, exc_info=None):
+        try:
+            return self._settle(bodies, messages, result, exc_info)
+        finally:
+            self._in_flight -= 1
+            if self._in_flight < self.in_flight_limit:
+                self._flush()  # what gathered meanwhile
+
+    def _settle(self, bodies, messages, result, exc_info):
         if exc_info is None:
             for message in messages:
                 self.queue_consumer.ack_message(message)

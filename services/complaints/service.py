@@ -103,7 +103,7 @@ class ComplaintsService:
             return queries.health(uow)
 
     # --- what dispatch tells us -------------------------------------------------------------
-    @on_event("dispatch", events.TASK_ASSIGNED)
+    @on_event("dispatch", events.TASK_ASSIGNED, batched=True)  # one per case: many at once
     def on_task_assigned(self, uow, payload):
         handlers.on_task_event(uow, payload)
 

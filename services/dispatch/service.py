@@ -24,7 +24,7 @@ class DispatchService:
     registry = Registry()
 
     # --- events -----------------------------------------------------------------------------
-    @on_event("complaints", events.CASE_ACCEPTED)
+    @on_event("complaints", events.CASE_ACCEPTED, batched=True)  # one per case: many at once
     def on_case_accepted(self, uow, payload):
         handlers.assign_case(uow, payload, self.registry, policy())
 
