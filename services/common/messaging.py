@@ -113,8 +113,10 @@ def on_event(source: str, event_type: str, unless=None, batched: bool = False):
         if batched:
             @functools.wraps(fn)
             def each(self, uow, payloads):
+                claimed = uow.first_claims([p["event_id"] for p in payloads], consumer)
                 for payload in payloads:
-                    if uow.first_claim(payload["event_id"], consumer):
+                    if payload["event_id"] in claimed:
+                        claimed.discard(payload["event_id"])  # twice in one batch: once
                         uow.actor = payload.get("actor")
                         fn(self, uow, payload)
 

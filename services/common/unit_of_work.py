@@ -88,6 +88,21 @@ class UnitOfWork:
         return connection.execute(stmt, {"message_id": message_id,
                                          "consumer": consumer}).rowcount == 1
 
+    def first_claims(self, message_ids, consumer: str) -> set[str]:
+        """Claim several messages at once for ``consumer`` in this transaction (a batch): the
+        ids claimed now, leaving out those handled before. On PostgreSQL one statement, its
+        keys taken in sorted order so that two overlapping batches wait, not deadlock."""
+        ids = sorted(set(message_ids))
+        connection = self.session.connection()
+        if connection.dialect.name != "postgresql":
+            return {i for i in ids if self.first_claim(i, consumer)}
+        rows = connection.exec_driver_sql(
+            "INSERT INTO processed_message (message_id, consumer) "
+            "SELECT m, %(consumer)s FROM unnest(%(ids)s::varchar[]) WITH ORDINALITY AS u(m, n) "
+            "ORDER BY n ON CONFLICT DO NOTHING RETURNING message_id",
+            {"ids": ids, "consumer": consumer})
+        return {row[0] for row in rows}
+
     def commit(self) -> None:
         try:
             if self.emitted:

@@ -30,12 +30,14 @@ def test_the_events_someone_is_told_of_are_claimed_and_planned_in_one_transactio
     told = events.sample_payload("task_assigned")
     assert subs.plan(told)
     quiet = dict(events.sample_payload("task_assigned"), event_id="quiet", category="none")
+    uow = service.db.unit_of_work.return_value.__enter__.return_value
+    uow.first_claims.return_value = {told["event_id"]}  # the batch's claims, in one go
     with mock.patch.object(type(subs), "plan", lambda self, p: [] if p is quiet else ["x"]), \
             mock.patch("services.notify.service.handlers.plan_deliveries") as plan:
         service.on_dispatch_event([told, quiet])
     service.db.unit_of_work.assert_called_once()
-    uow = service.db.unit_of_work.return_value.__enter__.return_value
-    uow.first_claim.assert_called_once_with(told["event_id"], "NotifyService.on_dispatch_event")
+    uow.first_claims.assert_called_once_with([told["event_id"]],
+                                             "NotifyService.on_dispatch_event")
     assert [c.args[:2] for c in plan.call_args_list] == [(uow, told)]
     assert uow.actor == told.get("actor")
     uow.commit.assert_called_once()
