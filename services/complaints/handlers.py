@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import bindparam, or_, select, text
 from sqlalchemy.orm import joinedload
 
 from services.common import events, rivers
@@ -143,10 +143,18 @@ def submit(uow, cmd: dict, policy: Policy, idempotency_key: str | None = None) -
     return case
 
 
+# Core statements, built once: every intake runs them, and the ORM's work on each (building
+# the query, its cache key, entity loading) was a tenth of the intake's time for a lookup that
+# mostly finds nothing.
+_CASES = Case.__table__
+_BY_IDEMPOTENCY_KEY = select(_CASES.c.id).where(_CASES.c.idempotency_key == bindparam("key"))
+
+
 def _by_idempotency_key(uow, key: str | None) -> Case | None:
     if not key:
         return None
-    return uow.session.scalars(select(Case).where(Case.idempotency_key == key)).first()
+    found = uow.session.connection().execute(_BY_IDEMPOTENCY_KEY, {"key": key}).scalar()
+    return uow.session.get(Case, found) if found is not None else None
 
 
 def _has_contact(case: Case) -> bool:
@@ -162,27 +170,26 @@ def _reporter(case: Case) -> str | None:
 def _find_repeat(uow, sub: domain.Submission, rules: dict) -> Case | None:
     """The open case this submission repeats, if any. SQL narrows the candidates to those that
     could match (same enterprise name, a nearby point, the same address); the domain decides."""
+    c = _CASES.c
     same_place = []
     if sub.enterprise:
-        same_place.append(Case.enterprise.is_not(None))
+        same_place.append(c.enterprise.is_not(None))
     if sub.lat is not None:
         dlat, dlon = domain.repeat_box(sub.lat)
-        same_place.append(Case.lat.between(sub.lat - dlat, sub.lat + dlat)
-                          & Case.lon.between(sub.lon - dlon, sub.lon + dlon))
+        same_place.append(c.lat.between(sub.lat - dlat, sub.lat + dlat)
+                          & c.lon.between(sub.lon - dlon, sub.lon + dlon))
     if sub.address:
-        same_place.append(Case.address == sub.address)
+        same_place.append(c.address == sub.address)
     if not same_place:
         return None  # nothing to compare a place by: never merge on category alone
     window = int(rules["intake"].get("repeat_window_days", 60))
-    columns = (Case.id, Case.case_no, Case.status, Case.category, Case.received_at,
-               Case.enterprise, Case.lat, Case.lon, Case.address)
-    rows = uow.session.execute(
-        select(*columns).where(Case.category == sub.category,
-                               Case.status.in_(domain.OPEN_STATUSES),
-                               Case.region_code.startswith(sub.region_code[:4]),
-                               Case.received_at >= sub.received_at - timedelta(days=window),
-                               or_(*same_place))
-        .order_by(Case.id).limit(200)).all()
+    rows = uow.session.connection().execute(
+        select(c.id, c.case_no, c.status, c.category, c.received_at, c.enterprise, c.lat, c.lon,
+               c.address)
+        .where(c.category == sub.category, c.status.in_(domain.OPEN_STATUSES),
+               c.region_code.startswith(sub.region_code[:4]),
+               c.received_at >= sub.received_at - timedelta(days=window), or_(*same_place))
+        .order_by(c.id).limit(200)).all()
     for row in rows:
         if domain.is_repeat(sub, row._asdict(), window):
             return _get(uow, row.case_no, lock=True)  # its count changes now
