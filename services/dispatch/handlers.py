@@ -89,7 +89,7 @@ def _county(registry: GridRegistry, grid) -> str | None:
 # --- assignment -------------------------------------------------------------------------------
 def assign_case(uow, payload: dict, registry: GridRegistry, policy: Policy) -> Task | None:
     """A case was accepted: create its one task, routed and with a deadline (任务派遣)."""
-    existing = uow.session.scalars(select(Task).where(Task.case_no == payload["case_no"])).first()
+    existing = _task_for_case(uow, payload["case_no"])
     if existing is not None:
         return existing  # one task per case, whatever happens upstream
     uow.actor = SYSTEM  # routing is the platform's act, not the intake operator's
@@ -116,6 +116,17 @@ def assign_case(uow, payload: dict, registry: GridRegistry, policy: Policy) -> T
     # Partners of a linkage agreement see border and river cases at once (信息共享).
     joint_handlers.share_task(uow, task, registry, policy, payload.get("river"))
     return task
+
+
+def _task_for_case(uow, case_no: str) -> Task | None:
+    """The case's task: written, or created earlier in this unit of work (a batch). Without an
+    autoflush, so that a batch's tasks and their history go in together at the commit."""
+    pending = next((t for t in uow.session.new if isinstance(t, Task) and t.case_no == case_no),
+                   None)
+    if pending is not None:
+        return pending
+    with uow.session.no_autoflush:
+        return uow.session.scalars(select(Task).where(Task.case_no == case_no)).first()
 
 
 def reassign(uow, task_id: str, grid_code: str | None, assignee: dict | None, reason: str,

@@ -109,6 +109,14 @@ def share_task(uow, task: Task, registry: GridRegistry, policy: Policy,
     """Share a newly assigned task with every partner that must see it, in the same unit of
     work as the assignment (so the ``case_shared`` events leave through the same outbox).
     A case that names no river is placed on one by its location (``rivers.name_at``)."""
+    # Its reads (agreements, findings, earlier shares of this case) cannot see anything this
+    # unit of work has yet to write: no autoflush, so a batch's tasks are written together.
+    with uow.session.no_autoflush:
+        return _share_task(uow, task, registry, policy, river)
+
+
+def _share_task(uow, task: Task, registry: GridRegistry, policy: Policy,
+                river: str | None) -> list[SharedCase]:
     river = river or rivers.name_at(task.lon, task.lat)
     case = {"region_code": task.region_code, "category": task.category, "lat": task.lat,
             "lon": task.lon, "river": river}
@@ -150,6 +158,10 @@ def share_finding(uow, finding: JointFinding, task: Task) -> SharedCase | None:
 
 
 def _share(uow, agreement_id: str, task: Task, partner: str, reason: str) -> SharedCase | None:
+    key = (agreement_id, task.case_no, partner)
+    if any(isinstance(s, SharedCase) and (s.agreement_id, s.case_no, s.partner_region) == key
+           for s in uow.session.new):
+        return None  # shared already in this unit of work (by the agreement and a finding)
     exists = uow.session.scalars(select(SharedCase).where(
         SharedCase.agreement_id == agreement_id, SharedCase.case_no == task.case_no,
         SharedCase.partner_region == partner)).first()
