@@ -203,15 +203,36 @@ def wait_settled(system: System, numbers: list[str], timeout=300) -> float:
                      f"{tasks} have a task, {told} were notified, {counted} were counted")
 
 
+def wait_drained(system: System, timeout=120) -> None:
+    """Wait until the work a run caused is all done, not only what ``wait_settled`` counts
+    (complaints' mirror of each task, notify's ``case_scheduled`` messages): no event waiting in
+    an outbox or a queue, so that the next phase does not start behind the last one's tail."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        queued = subprocess.run(["rabbitmqctl", "-q", "list_queues", "-p", system.vhost,
+                                 "--no-table-headers", "messages_ready",
+                                 "messages_unacknowledged"], capture_output=True, text=True)
+        waiting = sum(int(n) for n in queued.stdout.split() if n.isdigit())
+        # Rows put off after a failed try (no queue bound yet) are not the pipeline's tail.
+        unpublished = sum(system.scalar(s, "SELECT count(*) FROM outbox WHERE published_at "
+                                           "IS NULL AND last_error IS NULL")
+                          for s in ("complaints", "dispatch"))
+        if queued.returncode == 0 and waiting == 0 and unpublished == 0:
+            return
+        time.sleep(0.5)
+    raise SystemExit(f"the pipeline did not drain in {timeout} s")
+
+
 def bench_end_to_end(rate: float, calm_rate: float, seconds: float, burst: int):
     system = System()
     try:
         time.sleep(2)
         rest = {name: rss_mb(p.pid) for name, p in system.procs.items()}
-        offered_load(system, 5, 2)  # warm-up
+        wait_settled(system, list(offered_load(system, 5, 2)))  # warm-up
         # The target rate, then one the system can keep up with: past its capacity latency is
         # queueing and grows with the length of the run.
         for offered in dict.fromkeys((rate, calm_rate)):
+            wait_drained(system)
             sent = offered_load(system, offered, seconds)
             wait_settled(system, list(sent))
             assigned = assigned_times(system, list(sent))
@@ -221,6 +242,7 @@ def bench_end_to_end(rate: float, calm_rate: float, seconds: float, burst: int):
                 f"{pct(latencies, 99):.0f} ms", "-", f"{len(latencies)} submissions over "
                 f"{seconds:g} s")
         # Throughput: as fast as the clients can, until assigned, notified and counted.
+        wait_drained(system)
         marker = uuid.uuid4().hex[:6]
         cpu_before = {name: cpu_seconds(p.pid) for name, p in system.procs.items()}
         servers_before = server_cpu_seconds()
