@@ -38,15 +38,26 @@ def _snapshot(url):
             "('main', 'books')), 0) = coalesce((SELECT max(position) FROM recorded_event), 0) "
             "AND (SELECT count(*) FROM checkpoint WHERE name IN ('main', 'books')) = 2"
         )).scalar()
+        last = conn.execute(text("SELECT coalesce(max(position), 0) FROM recorded_event")).scalar()
     engine.dispose()
-    return (rows, registers), caught_up
+    return (rows, registers), caught_up, last
 
 
 def _settled(url):
-    first, caught_up = _snapshot(url)
+    """The model and the last event recorded, once caught up and unchanged for a second."""
+    first, caught_up, last = _snapshot(url)
     time.sleep(1.0)
-    second, still = _snapshot(url)
-    return caught_up and still and first == second and second
+    second, still, last_again = _snapshot(url)
+    return caught_up and still and (first, last) == (second, last_again) and (second, last)
+
+
+def _recorded_after(url, position) -> list[str]:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        types = list(conn.execute(text("SELECT event_type FROM recorded_event WHERE position > "
+                                        ":p ORDER BY position"), {"p": position}).scalars())
+    engine.dispose()
+    return types
 
 
 @pytest.fixture(scope="module")
@@ -70,14 +81,28 @@ def test_replay_from_scratch_equals_the_live_model(system):
                                  f"supervisor-{COUNTY}", {"approved": True})):
         assert system.call("POST", path, account, json=body).status_code == 200
     open_task = new_task(system, VILLAGE)
-    live = wait_for(lambda: (lambda snap: snap and any(
-        row[0] == enterprise.lower() for row in snap[1]["enterprise_card"]) and snap)(
-        _settled(system.databases["ranking"])), timeout=30, message="ranking caught up")
+    url = system.databases["ranking"]
+    live, at = wait_for(lambda: (lambda snap: snap and any(
+        row[0] == enterprise.lower() for row in snap[0][1]["enterprise_card"]) and snap)(
+        _settled(url)), timeout=30, message="ranking caught up")
     assert any(scope == "360313" for scope, _ in live[0])
     assert open_task["task_id"] in [row[0] for row in live[1]["open_task"]]
-    with ClusterRpcProxy(system.config) as rpc:
-        replayed = rpc.ranking.rebuild()
-    assert replayed > 0
-    rebuilt, caught_up = _snapshot(system.databases["ranking"])
-    assert caught_up
+    late = []
+    for _ in range(3):
+        with ClusterRpcProxy(system.config) as rpc:
+            assert rpc.ranking.rebuild() > 0
+        _, caught_up, last = _snapshot(url)
+        assert caught_up or last != at  # the rebuild replays every event there was
+        rebuilt, rebuilt_at = wait_for(lambda: _settled(url), timeout=30,
+                                       message="rebuilt model caught up")
+        if rebuilt_at == at:
+            break
+        # An event was recorded after the live snapshot (ranking's own timer records a window
+        # passing, e.g. a card's next check; a sweep; a late delivery): the two models tell
+        # different histories. Compare again at the new end, the late events applied live on
+        # top of the rebuild.
+        late.append(_recorded_after(url, at))
+        live, at = rebuilt, rebuilt_at
+    else:
+        pytest.fail(f"events kept being recorded between snapshot and rebuild: {late}")
     assert rebuilt == live
