@@ -337,12 +337,8 @@ def bench_bare_nameko(burst: int, warm: int = 50) -> tuple[float, float, float]:
     env = dict(os.environ, AMQP_URI=create_vhost(vhost), WEB_SERVER_ADDRESS=f"127.0.0.1:{port}",
                PYTHONWARNINGS="ignore", LOG_LEVEL="WARNING", MAX_WORKERS="20")
     logs = config.data_dir() / "bench" / vhost
-    logs.mkdir(parents=True, exist_ok=True)
-    procs = {name: subprocess.Popen(
-        [sys.executable, "-m", "nameko", "run", "--config", "infra/nameko.yaml",
-         f"bench.bare_nameko:{cls}"], cwd=config.ROOT, env=env,
-        stdout=open(logs / f"{name}.log", "ab"), stderr=subprocess.STDOUT)
-        for name, cls in bare_nameko.SERVICES.items()}
+    procs = {name: processes.start(name, env, logs, f"bench.bare_nameko:{cls}")
+             for name, cls in bare_nameko.SERVICES.items()}
 
     def seen() -> dict | None:
         try:
@@ -371,11 +367,8 @@ def bench_bare_nameko(burst: int, warm: int = 50) -> tuple[float, float, float]:
             r.raise_for_status()
 
     try:
-        deadline = time.time() + 60
-        while seen() is None:  # every service answering
-            if time.time() > deadline or any(p.poll() is not None for p in procs.values()):
-                raise SystemExit(f"the bare nameko services did not start; see {logs}")
-            time.sleep(0.5)
+        if not processes.wait_healthy(base, procs, path="/seen"):  # every service answering
+            raise SystemExit(f"the bare nameko services did not start; see {logs}")
         for i in range(warm):
             one(i)
         settled(warm)

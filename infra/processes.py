@@ -15,12 +15,14 @@ from services.common import config
 SERVICES = ("complaints", "dispatch", "notify", "ranking", "gateway")
 
 
-def start(name: str, env: dict, logs: Path) -> subprocess.Popen:
+def start(name: str, env: dict, logs: Path, target: str | None = None) -> subprocess.Popen:
+    """``nameko run`` of service ``name`` (or of ``target``, a module or module:class), its
+    output in ``logs/<name>.log``."""
     logs.mkdir(parents=True, exist_ok=True)
     log = open(logs / f"{name}.log", "ab")
     return subprocess.Popen(
         [sys.executable, "-m", "nameko", "run", "--config", "infra/nameko.yaml",
-         f"services.{name}.service"], cwd=config.ROOT, env=env, stdout=log,
+         target or f"services.{name}.service"], cwd=config.ROOT, env=env, stdout=log,
         stderr=subprocess.STDOUT)
 
 
@@ -28,13 +30,13 @@ def start_all(env: dict, logs: Path) -> dict[str, subprocess.Popen]:
     return {name: start(name, env, logs) for name in SERVICES}
 
 
-def wait_healthy(base: str, procs: dict, timeout: float = 60) -> bool:
+def wait_healthy(base: str, procs: dict, timeout: float = 60, path: str = "/healthz") -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(p.poll() is not None for p in procs.values()):
             return False
         try:
-            if requests.get(base + "/healthz", timeout=5).status_code == 200:
+            if requests.get(base + path, timeout=5).status_code == 200:
                 return True
         except requests.RequestException:
             pass
